@@ -1,0 +1,1 @@
+"""mannbench: the harness (CLI, config, runner, trainer, profiler, results store)."""

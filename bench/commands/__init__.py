@@ -1,0 +1,1 @@
+"""Subcommands of ``bench``: one module each (NAME, HELP, add_arguments, main)."""

@@ -1,0 +1,99 @@
+"""Measure training and inference speed (chars/s) and peak memory of models on the character-level
+setup of the ARMIN paper's section 5: one row per (setup, model, mode) in OUT/profile.csv, column
+meanings in OUT/PROFILE_COLUMNS.md.
+
+Examples:
+  bench profile --models lstm,ntm,tardis,awta,armin --hidden 100,200,400,800 --mode train,infer
+  bench profile --profile figure3-cpu --out results/figure3-cpu && bench plot figure3 --in results/figure3-cpu
+  bench profile --profile table4 --out results/table4 && bench report table4 --in results/table4
+  bench profile --profile ci --out /tmp/ci && bench compare results/baselines/ci-profile.csv /tmp/ci
+
+A profile (benchmarks.yaml, profiles:) supplies models, hidden sizes (memory 20 x d_h), TBPTT length,
+batch size, modes, repeats; flags given here override it. Speeds are medians of interleaved rounds after
+warm-up; every row carries its environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bench.config import ConfigError, load_config, parse_overrides
+
+NAME = "profile"
+HELP = "measure speed (chars/s) and peak memory per model and size (Figure 3, Table 4)"
+DEFAULT_OUT = Path("results/profile")
+MB = 2**20
+FLAGS = ("models", "hidden", "tbptt", "batch_size", "vocab", "modes", "repeats", "warmup")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", "-p", help="named profile in benchmarks.yaml (default figure3: T=150, batch 128)")
+    parser.add_argument("--models", "-m", help="comma-separated model presets, e.g. lstm,armin")
+    parser.add_argument("--hidden", help="comma-separated hidden sizes d_h, e.g. 100,200,400,800")
+    parser.add_argument("--mode", dest="modes", help="train, infer or train,infer")
+    parser.add_argument("--tbptt", type=int, help="time steps per segment (truncated BPTT length)")
+    parser.add_argument("--batch-size", type=int, help="sequences per segment")
+    parser.add_argument("--vocab", type=int, help="characters in the synthetic stream (default 50, as PTB)")
+    parser.add_argument("--repeats", type=int, help="timed steps per (model, mode); the median is reported")
+    parser.add_argument("--warmup", type=int, help="untimed steps first (peak memory is tracked over them)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: benchmarks.yaml training.device)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: benchmarks.yaml training.threads)")
+    parser.add_argument("--set", "-s", dest="options", action="append", metavar="SCOPE.NAME=VALUE",
+                        help="override a model or training option, e.g. model.layer_norm=true, train.optimizer=adam")
+    parser.add_argument("--out", "-o", type=Path, default=DEFAULT_OUT, help=f"results folder (default {DEFAULT_OUT})")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar, only the summary")
+
+
+def summary_table(rows: list[dict]) -> Table:
+    import pandas as pd
+
+    from bench.profiling import with_speed_ratios
+
+    df = with_speed_ratios(pd.DataFrame(rows))
+    table = Table(title="bench profile (chars/s = time steps x batch per second, median)")
+    for header in ("setup", "model", "mode", "path", "chars/s", "x lstm", "peak MB", "exact bytes"):
+        table.add_column(header, justify="left" if header in ("setup", "model", "mode", "path") else "right")
+    for r in df.itertuples():
+        ratio = "-" if pd.isna(r.speed_ratio) else f"{r.speed_ratio:.3f}"
+        table.add_row(r.setup, r.model, r.mode, r.path, f"{r.chars_per_s:,.0f}", ratio,
+                      f"{r.peak_memory_bytes / MB:,.1f}", f"{r.exact_memory_bytes:,}")
+    return table
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    import torch
+
+    from bench.profiling import DEFAULT_PROFILE, ProfileStore, build_request, run_profile
+
+    config = load_config(args.config)
+    overrides = parse_overrides(args.options)
+    for name in ("device", "threads"):
+        if getattr(args, name) is not None:
+            overrides["train"][name] = getattr(args, name)
+    if overrides["task"]:
+        raise ConfigError("bench profile takes model.* and train.* options (the workload is the synthetic char stream)")
+    request = build_request(config, args.profile or DEFAULT_PROFILE, {f: getattr(args, f) for f in FLAGS}, overrides)
+    device = torch.device(request.train.device)
+    if request.train.threads:
+        torch.set_num_threads(request.train.threads)
+    store = ProfileStore(args.out)  # checks the folder is writable before any work
+    console.print(f"[bold]profile {request.profile}[/]: {len(request.setups)} setup(s) x {', '.join(request.modes)} "
+                  f"on {device}, {torch.get_num_threads()} thread(s) -> {store.path}")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                        TimeElapsedColumn(), console=console, disable=args.quiet)
+    bar = progress.add_task("starting", total=request.steps)
+    try:
+        with progress:
+            rows = run_profile(request, config, device, store.append,
+                               lambda what, done: progress.update(bar, description=what, advance=done))
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: every finished group of setups is in {store.path}[/]")
+        return 130
+    console.print(summary_table(rows))
+    console.print(f"profile: {store.path}")
+    return 0

@@ -1,0 +1,174 @@
+"""Train every MODEL on every TASK for every seed: one row per run in OUT/runs.csv, validation
+curves in OUT/curves.csv, column meanings in OUT/COLUMNS.md.
+
+Examples:
+  bench run --models armin,lstm --task copy --iterations 2000
+  bench run --suite table1-smoke --jobs 2
+  bench run --suite table1 --seeds 3 --resume --out results/table1
+  bench run -m armin -t copy -s model.hidden_size=50 -s train.lr=1e-3
+
+A suite (benchmarks.yaml) supplies models, tasks, seeds and options; flags given here override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bench.config import (
+    ConfigError,
+    RunSpec,
+    expand_runs,
+    load_config,
+    merge_overrides,
+    parse_overrides,
+    split_names,
+    suite,
+)
+from bench.data import DATA_ENV
+
+NAME = "run"
+HELP = "train models on tasks and write results CSVs"
+DEFAULT_OUT = Path("results")
+SUMMARY_COLUMNS = (
+    ("model", "model"), ("task", "task"), ("seed", "seed"), ("status", "status"),
+    ("iterations_run", "iters"), ("iterations_to_solve", "solved@"), ("final_val_loss", "final loss"),
+    ("train_time_s", "train s"), ("train_steps_per_s", "train steps/s"), ("infer_steps_per_s", "infer steps/s"),
+    ("param_count", "params"),
+)
+FLAG_TO_TRAIN_OPTION = ("iterations", "batch_size", "val_every", "device", "dtype")
+
+
+def add_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--suite", help="named suite from benchmarks.yaml (e.g. table1, table1-smoke)")
+    run.add_argument("--models", "-m", help="comma-separated model presets, e.g. armin,lstm")
+    run.add_argument("--task", "--tasks", "-t", dest="tasks", help="comma-separated task presets, e.g. copy")
+    run.add_argument("--iterations", "-n", type=int, help="iteration budget per run (default from benchmarks.yaml)")
+    run.add_argument("--seeds", type=int, help="number of seeds per (model, task) (default 1, or the suite's)")
+    run.add_argument("--seed", type=int, default=0, help="first seed (default 0); seeds are SEED..SEED+N-1")
+    run.add_argument("--batch-size", type=int, help="training batch size (default 1, as the paper)")
+    run.add_argument("--val-every", type=int, help="validate every K iterations")
+    run.add_argument("--device", help="cpu, cuda or cuda:N")
+    run.add_argument("--dtype", choices=("float32", "float64"), help="parameter and data precision")
+    run.add_argument("--out", "-o", type=Path, default=DEFAULT_OUT, help="results folder (default results/)")
+    run.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel processes (threads split between them)")
+    run.add_argument("--resume", action="store_true", help="skip runs that already have a finished row in OUT/runs.csv")
+    run.add_argument(
+        "--set", "-s", dest="options", action="append", metavar="SCOPE.NAME=VALUE",
+        help="override any option: model.hidden_size=50, task.max_length=5, train.lr=1e-3, "
+        "train.inverse_temperature.every=100 (repeatable)",
+    )
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bars, only the summary")
+    run.add_argument("--data-dir", type=Path, help="folder searched first for datasets (sets $MANNBENCH_DATA; see bench data)")
+
+
+def specs_from_args(args: argparse.Namespace, config: dict[str, Any]) -> list[RunSpec]:
+    """The run grid: the suite (if any), then flags and --set on top."""
+    if args.suite:
+        base = suite(config, args.suite)
+    else:
+        if not args.models or not args.tasks:
+            raise ConfigError("give --models and --task, or --suite (see bench list)")
+        base = {"models": [], "tasks": [], "seeds": 1, "overrides": {}}
+    overrides = merge_overrides(base["overrides"], parse_overrides(args.options))
+    for flag in FLAG_TO_TRAIN_OPTION:
+        value = getattr(args, flag)
+        if value is not None:
+            overrides["train"][flag] = value
+    if getattr(args, "out", None) is not None:  # checkpoints and epochs.csv of epoch-based tasks go beside the CSVs
+        overrides["train"].setdefault("output_dir", str(args.out))
+    if getattr(args, "data_dir", None) is not None:  # read by bench/data.py, here and in --jobs workers
+        os.environ[DATA_ENV] = str(args.data_dir)
+    n_seeds = args.seeds if args.seeds is not None else base["seeds"]
+    if n_seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {n_seeds}")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    model_names = split_names(args.models) or base["models"]
+    task_names = split_names(args.tasks) or base["tasks"]
+    seeds = list(range(args.seed, args.seed + n_seeds))
+    return expand_runs(config, model_names, task_names, seeds, overrides)
+
+
+def _format(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def summary_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="mannbench results")
+    for _, header in SUMMARY_COLUMNS:
+        table.add_column(header, justify="left" if header in ("model", "task", "status") else "right")
+    for row in rows:
+        table.add_row(*(_format(row.get(col)) for col, _ in SUMMARY_COLUMNS))
+    return table
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    from bench.results import ResultsStore, finished_spec_hashes  # torch-heavy imports only when running
+    from bench.runner import run_sweep
+
+    config = load_config(args.config)
+    specs = specs_from_args(args, config)
+    store = ResultsStore(args.out)  # checks the folder is writable before any work
+    if args.resume:
+        done = finished_spec_hashes(args.out)
+        skipped = [s for s in specs if s.spec_hash in done]
+        specs = [s for s in specs if s.spec_hash not in done]
+        console.print(f"--resume: {len(skipped)} finished run(s) skipped")
+    console.print(f"[bold]{len(specs)} run(s)[/] x jobs={args.jobs} -> {store.runs_path}")
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.1f} it/s"),
+        TimeElapsedColumn(), console=console, disable=args.quiet,
+    )
+    overall = progress.add_task("[bold]all runs", total=len(specs), loss=float("nan"), rate=0.0)
+    bars: dict[tuple, Any] = {}
+    started: dict[tuple, float] = {}
+    log_validations = not args.quiet and not console.is_terminal  # no live bars in a log file: a line per validation
+
+    def label(spec: RunSpec) -> str:
+        return f"{spec.model}/{spec.task}/s{spec.seed}"
+
+    def on_event(kind: str, spec: RunSpec, *data: Any) -> None:
+        if kind == "start":
+            started[spec.key] = time.perf_counter()
+            bars[spec.key] = progress.add_task(label(spec), total=spec.train.iterations, loss=float("nan"), rate=0.0)
+        elif kind == "progress":
+            iteration, loss = data
+            rate = iteration / max(time.perf_counter() - started[spec.key], 1e-9)
+            progress.update(bars[spec.key], completed=iteration, loss=loss, rate=rate)
+        elif kind == "validation" and log_validations:
+            point = data[0]
+            console.print(f"{label(spec)} it {point.iteration} val_loss {point.val_loss:.4f} "
+                          f"train_loss {point.train_loss:.4f} train {point.train_time_s:.0f}s", highlight=False)
+        elif kind == "done":
+            row = data[0]
+            progress.update(bars[spec.key], description=f"{label(spec)} [{row.get('status')}]")
+            progress.advance(overall)
+            if row.get("status") == "error":
+                console.print(f"[red]{label(spec)}: {row.get('error')}[/]")
+
+    rows: list[dict[str, Any]] = []
+    try:
+        with progress:
+            rows = run_sweep(specs, args.out, args.jobs, on_event)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: every finished run is in {store.runs_path}; --resume continues[/]")
+        return 130
+    console.print(summary_table(rows))
+    console.print(f"runs: {store.runs_path}  curves: {store.curves_path}")
+    return 1 if any(r.get("status") == "error" for r in rows) else 0

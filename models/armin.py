@@ -1,0 +1,177 @@
+"""ARMIN: Auto-addressing and Recurrent Memory Integrating Network.
+
+Li, Zhong, Huang, Zhang, Li & Li, "ARMIN: Towards a More Efficient and Light-weight Recurrent Memory
+Network", arXiv:1906.12087 (2019), section 3. Equation numbers below are the paper's.
+
+Each time step reads, runs the cell, then writes (Figure 1):
+  read   s_t = gumbel-softmax(W_s [x_t, h_{t-1}] + b_s)          (9)   one-hot over n_mem slots
+         r_t = sum_i s_t(i) M(i, :)                               (10)
+  cell   [g^h; g^r] = sigmoid(W_ig [x_t, h_{t-1}, r_t] + b_ig)    (3)
+         h^g_{t-1} = g^h * h_{t-1},  r^g_t = g^r * r_t            (4, 5)
+         [i; f; g; o^h; o^r] = act(W_go [x_t, h^g_{t-1}, r^g_t] + b_go)   (6)
+         h_t = f * h_{t-1} + i * g                                 (7)
+         o_t = [o^h * tanh(h_t), o^r * tanh(r_t)]                  (8)
+  write  h_t (mapped to d_r when d_h != d_r) overwrites the slot just read; while empty slots
+         remain it fills the next empty slot instead (section 3.3).
+
+Inference mode (``model.eval()``, section 5): argmax addressing instead of sampling, the read is an
+index into the memory and the write replaces that row in place: no product over the memory.
+
+Where the authors' code (github.com/zoharli/armin) differs from the paper, an option selects the
+code's behaviour; the defaults follow the paper. The ``armin-code`` preset in benchmarks.yaml turns
+on the algorithmic-task code's choices (soft read, extra tanh, write from [x_t, h_t], forget bias 1,
+learned initial state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
+from models.layers import GateProjection, init_recurrent_weights_, zoneout
+from models.memory import read_one_hot, read_weighted, write_discrete
+
+READ_MODES = ("gumbel", "soft")
+WRITE_INPUTS = ("h", "xh")
+# options where the authors' code departs from the paper (see the module docstring)
+CODE_VARIANT_OPTIONS = (
+    "read",
+    "temperature_on_logits",
+    "cell_tanh",
+    "write_input",
+    "forget_bias",
+    "learned_initial_state",
+)
+INIT_UNIFORM_BOUND = 0.1  # range of the learned initial hidden vector (learned_initial_state)
+
+
+@dataclass
+class ARMINConfig(ModelConfig):
+    hidden_size: int = 100  # d_h
+    memory_slots: int = 50  # n_mem
+    memory_width: int = 0  # d_r; 0 means d_r = d_h (the paper's usual choice)
+    read: str = "gumbel"  # "gumbel": hard straight-through gumbel-softmax (eq. 9); "soft": softmax (authors' algorithmic code)
+    addressing_noise: bool = True  # gumbel noise while training; False gives the deterministic hard read
+    temperature_on_logits: bool = False  # code: 1/tau multiplies the logits only, not logits + noise
+    cell_tanh: bool = False  # code: h_t = tanh(f*h_{t-1} + i*g), and eq. 8 then applies no further tanh
+    write_input: str = "h"  # "h": write h_t (paper 3.3); "xh": linear map of [x_t, h_t] (code)
+    forget_bias: float = 0.0  # added to f's pre-activation; the code uses 1.0
+    learned_initial_state: bool = False  # code: learned h_0 (tanh of a vector) and M_0 (zeros at init)
+    layer_norm: bool = False  # layer normalisation of the gate pre-activations (paper 4.3)
+    zoneout: float = 0.0  # zoneout probability on h_t (paper 4.3)
+
+    @property
+    def d_r(self) -> int:
+        return self.memory_width or self.hidden_size
+
+    def validate(self) -> None:
+        super().validate()
+        if self.memory_slots < 1:
+            raise ValueError(f"ARMIN needs memory_slots >= 1, got {self.memory_slots}")
+        if self.read not in READ_MODES:
+            raise ValueError(f"read must be one of {READ_MODES}, got {self.read!r}")
+        if self.write_input not in WRITE_INPUTS:
+            raise ValueError(f"write_input must be one of {WRITE_INPUTS}, got {self.write_input!r}")
+        if not 0.0 <= self.zoneout < 1.0:
+            raise ValueError(f"zoneout must be in [0, 1), got {self.zoneout}")
+
+
+@register_model("armin")
+class ARMIN(RecurrentModel):
+    config_class = ARMINConfig
+    inplace_memory = "M"
+
+    def __init__(self, config: ARMINConfig):
+        super().__init__(config)
+        d_i, d_h, d_r, n_mem = config.input_size, config.hidden_size, config.d_r, config.memory_slots
+        self.d_h, self.d_r, self.n_mem = d_h, d_r, n_mem
+        # eq. 9: W_s in R^{n_mem x (d_i + d_h)}, b_s in R^{n_mem}
+        self.W_s = nn.Linear(d_i + d_h, n_mem)
+        # eq. 3: W_ig in R^{(d_h + d_r) x (d_i + d_h + d_r)} -> g^h, g^r
+        self.W_ig = GateProjection(d_i + d_h + d_r, [d_h, d_r], config.layer_norm)
+        # eq. 6: W_go in R^{(4 d_h + d_r) x (d_i + d_h + d_r)} -> i, f, g, o^h, o^r
+        self.W_go = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, d_h, d_r], config.layer_norm)
+        # section 3.3: map the written state to d_r when needed
+        write_in = (d_i + d_h) if config.write_input == "xh" else d_h
+        self.W_w = nn.Linear(write_in, d_r) if (write_in != d_r or config.write_input == "xh") else None
+        # output layer over o_t in R^{d_h + d_r}
+        self.readout = nn.Linear(d_h + d_r, config.output_size)
+        init_recurrent_weights_(self)
+        if config.learned_initial_state:
+            self.h_0 = nn.Parameter(torch.empty(d_h).uniform_(-INIT_UNIFORM_BOUND, INIT_UNIFORM_BOUND))
+            self.M_0 = nn.Parameter(torch.zeros(n_mem, d_r))
+
+    def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
+        like = self._like(device, dtype)
+        if self.config.learned_initial_state:
+            h = torch.tanh(self.h_0).to(**like).expand(batch_size, self.d_h)
+            M = self.M_0.to(**like).expand(batch_size, self.n_mem, self.d_r).clone()
+        else:  # the paper's empty memory
+            h = torch.zeros(batch_size, self.d_h, **like)
+            M = torch.zeros(batch_size, self.n_mem, self.d_r, **like)
+        filled = torch.zeros((), dtype=torch.long, device=like["device"])  # slots written so far
+        return {"h": h, "M": M, "filled": filled}
+
+    def address(self, x_t: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
+        """Addressing logits W_s [x_t, h_{t-1}] + b_s  (eq. 9, before the gumbel-softmax): (B, N)."""
+        return self.W_s(torch.cat([x_t, h_prev], dim=-1))
+
+    def read(self, logits: torch.Tensor, M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 9-10: returns r_t (B, d_r) and the index of the slot read (B,). Inference mode
+        (section 5): the argmax row, read by index."""
+        cfg = self.config
+        if cfg.read == "soft":
+            s_t = torch.softmax(logits, dim=-1)
+            return read_weighted(M, s_t), s_t.argmax(dim=-1)
+        return read_one_hot(
+            M,
+            logits,
+            self.inverse_temperature,
+            training=self.training,
+            noise=cfg.addressing_noise,
+            scale_logits_only=cfg.temperature_on_logits,
+        )
+
+    def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        r_t, read_index = self.read(self.address(x_t, state["h"]), state["M"])  # (B, d_r), (B,)
+        return self.update(x_t, state, r_t, read_index)
+
+    def update(
+        self, x_t: torch.Tensor, state: State, r_t: torch.Tensor, read_index: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
+        """The cell (eq. 3-8) and the write (section 3.3), given the read r_t of slot read_index."""
+        cfg = self.config
+        h_prev, M, filled = state["h"], state["M"], state["filled"]  # (B, d_h), (B, N, d_r), ()
+
+        g_h, g_r = self.W_ig(torch.cat([x_t, h_prev, r_t], dim=-1))  # eq. 3
+        h_g = torch.sigmoid(g_h) * h_prev  # eq. 4
+        r_g = torch.sigmoid(g_r) * r_t  # eq. 5
+        i, f, g, o_h, o_r = self.W_go(torch.cat([x_t, h_g, r_g], dim=-1))  # eq. 6
+        h_t = torch.sigmoid(f + cfg.forget_bias) * h_prev + torch.sigmoid(i) * torch.tanh(g)  # eq. 7
+        if cfg.cell_tanh:
+            h_t = torch.tanh(h_t)
+        h_t = zoneout(h_t, h_prev, cfg.zoneout, self.training)
+
+        if cfg.cell_tanh:  # code: o_t = [o^h * h_t, o^r * r_t]
+            o_t = torch.cat([torch.sigmoid(o_h) * h_t, torch.sigmoid(o_r) * r_t], dim=-1)
+        else:  # eq. 8
+            o_t = torch.cat([torch.sigmoid(o_h) * torch.tanh(h_t), torch.sigmoid(o_r) * torch.tanh(r_t)], dim=-1)
+
+        # section 3.3: write to the next empty slot while the memory fills, else to the slot just read
+        value = h_t if cfg.write_input == "h" else torch.cat([x_t, h_t], dim=-1)
+        if self.W_w is not None:
+            value = self.W_w(value)  # (B, d_r)
+        M = write_discrete(M, filled, read_index, value, in_place=self.writes_in_place())
+        return o_t, {"h": h_t, "M": M, "filled": filled + 1}
+
+    def variant(self) -> str:
+        """"paper", or "code:" and the authors'-code options in effect."""
+        return config_variant(self.config, CODE_VARIANT_OPTIONS)
+
+    def path_name(self) -> str:
+        if self.config.read == "soft":
+            return "train:soft-read" if self.training else "eval:soft-read"
+        return "train:gumbel-st" if self.training else "eval:argmax-index"

@@ -1,0 +1,247 @@
+"""TARDIS: Temporal Automatic Relation Discovery in Sequences.
+
+Gulcehre, Chandar & Bengio, "Memory Augmented Neural Networks with Wormhole Connections",
+arXiv:1701.08718 (2017), section 3. A controller LSTM that stores micro-states of its past hidden
+states in an external memory and reads one of them back at every step (the "wormhole connection").
+
+Memory: n_mem cells M_t[i] = [a_i, c_t[i]], a learned address a_i (fixed over the sequence) and a
+content c_t[i] the controller writes. Each time step reads, runs the controller, then writes:
+  read     u_t = U_t / |U_t|,  U_t = sum_{t' < t} w^r_{t'}                   normalised usage
+           pi_t[i] = a^T tanh(W_x x_t + W_h h_{t-1} + W_u u_t + W_m M_t[i] + b)   one logit per cell
+           w^r_t = gumbel-softmax(pi_t)                                     one-hot, straight-through
+           r_t = sum_i w^r_t(i) c_t[i]
+  cell     [f; i; o] = sigmoid(W_g [x_t, h_{t-1}, r_t] + b_g)
+           [alpha; beta] = gumbel-sigmoid(w_ab [x_t, h_{t-1}, r_t] + b_ab)   two scalars, tau = 0.3
+           c~_t = tanh(W_c [x_t, alpha h_{t-1}, beta r_t] + b_c)            the wormhole enters here
+           c_t = f * c_{t-1} + i * c~_t,   h_t = o * tanh(c_t)
+  write    m_t = W_w h_t + b_w fills the next empty cell while the memory fills, then overwrites
+           the cell just read (read and write tied once the memory is full)
+  output   o_t = [h_t, r_t]
+
+Inference mode (``model.eval()``): argmax addressing, the read is an index into the memory, the
+write replaces that row (in place when no gradient is recorded), alpha and beta without noise.
+
+The addressing is an ``nn.Module`` of its own, ``TardisAddressing``, so that AwTA (models/awta.py,
+ARMIN with TARDIS's addressing) uses exactly this one.
+
+Where the ARMIN authors' TARDIS code (github.com/zoharli/armin, algorithimic_tasks/marnn.py) differs,
+an option selects the code's behaviour; the defaults follow the paper:
+``write_input="xh"`` (micro-state from [x_t, h_t]), ``forget_bias=1``, ``learned_initial_state``,
+``normalize_logits`` (pi_t L2-normalised over the cells), ``block_last_read`` (the cell read at t-1
+gets pi - 100), ``temperature_on_logits``. Their code feeds c_{t-1} rather than h_{t-1} to the
+addressing; that is not offered. Its gumbel-sigmoid multiplies by 10/3, i.e. temperature 0.3, as here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.armin import WRITE_INPUTS
+from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
+from models.layers import GateProjection, init_recurrent_weights_
+from models.memory import gumbel_sigmoid, read_one_hot, write_discrete
+
+USAGE_NORMS = {"l2": 2.0, "l1": 1.0}  # name -> p of the norm u_t = U_t / |U_t|_p
+ADDRESS_HIDDEN_DIVISOR = 4  # d_a = d_h // 4 when address_hidden = 0 (the authors' code)
+BLOCKED_READ_PENALTY = 100.0  # block_last_read: subtracted from the logit of the cell read at t-1
+# options where the authors' code departs from the paper (see the module docstring)
+ADDRESSING_CODE_OPTIONS = ("normalize_logits", "block_last_read")
+CODE_VARIANT_OPTIONS = ADDRESSING_CODE_OPTIONS + (
+    "temperature_on_logits",
+    "write_input",
+    "forget_bias",
+    "learned_initial_state",
+)
+
+
+@dataclass
+class TardisAddressingConfig(ModelConfig):
+    """The options of TARDIS's addressing (shared by TARDIS and AwTA)."""
+
+    key_size: int = 5  # width of each cell's learned address a_i (the authors' code: 5)
+    address_hidden: int = 0  # d_a, width of the tanh layer of pi_t; 0 means d_h // 4 (authors' code)
+    usage_norm: str = "l2"  # norm dividing the usage, u_t = U_t / |U_t|: "l2" (authors' code) or "l1"
+    normalize_logits: bool = False  # code: pi_t L2-normalised over the cells before the gumbel-softmax
+    block_last_read: bool = False  # code: the cell read at t-1 gets pi_t - 100 (no two reads in a row)
+
+    @property
+    def d_r(self) -> int:
+        return self.memory_width or self.hidden_size
+
+    def validate(self) -> None:
+        super().validate()
+        if self.memory_slots < 2:
+            raise ValueError(f"TARDIS addressing needs memory_slots >= 2, got {self.memory_slots}")
+        if self.key_size < 1:
+            raise ValueError(f"key_size must be >= 1, got {self.key_size}")
+        if self.address_hidden < 0 or (self.address_hidden == 0 and self.hidden_size < ADDRESS_HIDDEN_DIVISOR):
+            raise ValueError(
+                f"address_hidden must be >= 1 (or 0 with hidden_size >= {ADDRESS_HIDDEN_DIVISOR}), "
+                f"got {self.address_hidden} with hidden_size {self.hidden_size}"
+            )
+        if self.usage_norm not in USAGE_NORMS:
+            raise ValueError(f"usage_norm must be one of {tuple(USAGE_NORMS)}, got {self.usage_norm!r}")
+
+
+@dataclass
+class TARDISConfig(TardisAddressingConfig):
+    hidden_size: int = 120  # d_h (Table 1: 120)
+    memory_slots: int = 50  # n_mem (Table 1: 50)
+    memory_width: int = 32  # d_r: width of a written micro-state (Table 1: 32); 0 means d_h
+    addressing_noise: bool = True  # gumbel noise on pi_t while training; False: deterministic hard read
+    temperature_on_logits: bool = False  # code: 1/tau multiplies the logits only, not logits + noise
+    gate_temperature: float = 0.3  # tau of the gumbel-sigmoid of alpha, beta (not annealed)
+    gate_noise: bool = True  # logistic noise on alpha, beta while training
+    write_input: str = "h"  # "h": micro-state W_w h_t; "xh": W_w [x_t, h_t] (authors' code)
+    forget_bias: float = 0.0  # added to f's pre-activation; the authors' code uses 1.0
+    learned_initial_state: bool = False  # code: learned h_0, c_0 (tanh of vectors) and M_0, zeros at init
+
+    def validate(self) -> None:
+        super().validate()
+        if self.gate_temperature <= 0.0:
+            raise ValueError(f"gate_temperature must be > 0, got {self.gate_temperature}")
+        if self.write_input not in WRITE_INPUTS:
+            raise ValueError(f"write_input must be one of {WRITE_INPUTS}, got {self.write_input!r}")
+
+
+def update_usage(U: torch.Tensor, read_index: torch.Tensor) -> torch.Tensor:
+    """U_{t+1} = U_t + w^r_t with w^r_t one-hot at ``read_index``: reads per cell so far.
+    U (B, N), read_index (B,) -> (B, N). Bookkeeping: no gradient flows through the count."""
+    return U.scatter_add(1, read_index.unsqueeze(1), torch.ones_like(U[:, :1]))
+
+
+class TardisAddressing(nn.Module):
+    """TARDIS's read logits over the n_mem cells:
+
+        pi_t[i] = a^T tanh(W_x x_t + W_h h_{t-1} + W_u u_t + W_m M_t[i] + b),   M_t[i] = [a_i, c_t[i]]
+
+    W_m M_t[i] = W_a a_i + W_c c_t[i] (the learned address and the written content of cell i). The
+    cell-independent part q_t = W_x x_t + W_h h_{t-1} + W_u u_t + b is computed once per step and
+    broadcast over the cells.
+    """
+
+    def __init__(self, config: TardisAddressingConfig):
+        super().__init__()
+        d_i, d_h, d_r, n_mem = config.input_size, config.hidden_size, config.d_r, config.memory_slots
+        d_a = config.address_hidden or d_h // ADDRESS_HIDDEN_DIVISOR
+        self.usage_p = USAGE_NORMS[config.usage_norm]
+        self.normalize_logits = config.normalize_logits
+        self.block_last_read = config.block_last_read
+        self.keys = nn.Parameter(torch.empty(n_mem, config.key_size))  # a_i, the address part of M
+        self.W_q = nn.Linear(d_i + d_h + n_mem, d_a)  # [W_x, W_h, W_u] and b
+        self.W_a = nn.Linear(config.key_size, d_a, bias=False)  # W_m's block over a_i
+        self.W_c = nn.Linear(d_r, d_a, bias=False)  # W_m's block over c_t[i]
+        self.a = nn.Parameter(torch.empty(d_a))
+        self.register_buffer("cell_ids", torch.arange(n_mem), persistent=False)  # (N,)
+        init_recurrent_weights_(self)  # orthogonal matrices (keys included), zero bias
+        bound = 1.0 / math.sqrt(d_a)
+        nn.init.uniform_(self.a, -bound, bound)
+
+    def forward(
+        self, x_t: torch.Tensor, h_prev: torch.Tensor, M: torch.Tensor, U: torch.Tensor, last_read: torch.Tensor
+    ) -> torch.Tensor:
+        """x_t (B, I), h_{t-1} (B, d_h), contents M (B, N, d_r), read counts U (B, N), the cell read
+        at t-1 (B,) -> pi_t (B, N)."""
+        u_t = F.normalize(U, p=self.usage_p, dim=-1)  # (B, N); zeros before the first read
+        q_t = self.W_q(torch.cat([x_t, h_prev, u_t], dim=-1))  # (B, d_a)
+        z = torch.tanh(q_t.unsqueeze(1) + self.W_a(self.keys) + self.W_c(M))  # (B, N, d_a)
+        pi_t = z @ self.a  # (B, N)
+        if self.block_last_read:
+            blocked = self.cell_ids == last_read.unsqueeze(1)  # (B, N)
+            pi_t = pi_t - BLOCKED_READ_PENALTY * blocked.to(pi_t.dtype)
+        if self.normalize_logits:
+            pi_t = F.normalize(pi_t, dim=-1)
+        return pi_t
+
+
+@register_model("tardis")
+class TARDIS(RecurrentModel):
+    inplace_memory = "M"
+    config_class = TARDISConfig
+
+    def __init__(self, config: TARDISConfig):
+        super().__init__(config)
+        d_i, d_h, d_r, n_mem = config.input_size, config.hidden_size, config.d_r, config.memory_slots
+        self.d_h, self.d_r, self.n_mem = d_h, d_r, n_mem
+        self.addressing = TardisAddressing(config)  # pi_t
+        # [f; i; o] (d_h each) and [alpha; beta] (scalars) over [x_t, h_{t-1}, r_t]
+        self.W_g = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, 2])
+        # candidate c~_t over [x_t, alpha h_{t-1}, beta r_t]
+        self.W_c = nn.Linear(d_i + d_h + d_r, d_h)
+        # micro-state m_t written to memory
+        self.W_w = nn.Linear((d_i + d_h) if config.write_input == "xh" else d_h, d_r)
+        # output layer over o_t = [h_t, r_t]
+        self.readout = nn.Linear(d_h + d_r, config.output_size)
+        init_recurrent_weights_(self)  # the addressing's vector a keeps its own uniform init
+        if config.learned_initial_state:
+            self.h_0 = nn.Parameter(torch.zeros(d_h))
+            self.c_0 = nn.Parameter(torch.zeros(d_h))
+            self.M_0 = nn.Parameter(torch.zeros(n_mem, d_r))
+
+    def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
+        like = self._like(device, dtype)
+        B, d_h, N = batch_size, self.d_h, self.n_mem
+        if self.config.learned_initial_state:
+            h = torch.tanh(self.h_0).to(**like).expand(B, d_h)
+            c = torch.tanh(self.c_0).to(**like).expand(B, d_h)
+            M = self.M_0.to(**like).expand(B, N, self.d_r).clone()
+        else:  # the paper's zero state and empty memory
+            h = torch.zeros(B, d_h, **like)
+            c = torch.zeros(B, d_h, **like)
+            M = torch.zeros(B, N, self.d_r, **like)
+        return {
+            "h": h,
+            "c": c,
+            "M": M,
+            "usage": torch.zeros(B, N, **like),  # U_t, reads per cell
+            "last_read": torch.full((B,), N, dtype=torch.long, device=like["device"]),  # N: none yet
+            "filled": torch.zeros((), dtype=torch.long, device=like["device"]),  # cells written so far
+        }
+
+    def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        cfg = self.config
+        h_prev, c_prev, M, U, filled = state["h"], state["c"], state["M"], state["usage"], state["filled"]
+
+        # read: pi_t, w^r_t, r_t
+        pi_t = self.addressing(x_t, h_prev, M, U, state["last_read"])  # (B, N)
+        r_t, read_index = read_one_hot(
+            M,
+            pi_t,
+            self.inverse_temperature,
+            training=self.training,
+            noise=cfg.addressing_noise,
+            scale_logits_only=cfg.temperature_on_logits,
+        )  # (B, d_r), (B,)
+
+        # controller
+        f, i, o, ab = self.W_g(torch.cat([x_t, h_prev, r_t], dim=-1))
+        ab = gumbel_sigmoid(ab, 1.0 / cfg.gate_temperature, noise=cfg.gate_noise and self.training)
+        alpha, beta = ab.split(1, dim=-1)  # (B, 1) each
+        c_tilde = torch.tanh(self.W_c(torch.cat([x_t, alpha * h_prev, beta * r_t], dim=-1)))
+        c_t = torch.sigmoid(f + cfg.forget_bias) * c_prev + torch.sigmoid(i) * c_tilde
+        h_t = torch.sigmoid(o) * torch.tanh(c_t)
+
+        # write: the next empty cell while the memory fills, else the cell just read
+        m_t = self.W_w(h_t if cfg.write_input == "h" else torch.cat([x_t, h_t], dim=-1))  # (B, d_r)
+        M = write_discrete(M, filled, read_index, m_t, in_place=self.writes_in_place())
+
+        o_t = torch.cat([h_t, r_t], dim=-1)  # (B, d_h + d_r)
+        return o_t, {
+            "h": h_t,
+            "c": c_t,
+            "M": M,
+            "usage": update_usage(U, read_index),
+            "last_read": read_index,
+            "filled": filled + 1,
+        }
+
+    def variant(self) -> str:
+        return config_variant(self.config, CODE_VARIANT_OPTIONS)
+
+    def path_name(self) -> str:
+        return "train:gumbel-st" if self.training else "eval:argmax-index"

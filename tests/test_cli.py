@@ -1,0 +1,143 @@
+"""The CLI end to end on a tiny budget, the CSVs it writes, and bad input (one line, exit 2)."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from bench.cli import main
+from bench.config import DEFAULT_CONFIG_PATH
+from bench.results import CURVE_COLUMNS, RUN_COLUMNS
+from tasks.base import register_task
+from tasks.algorithmic import CopyTask
+
+TINY = ["-s", "task.max_length=3", "-s", "task.bits=4", "-s", "model.hidden_size=8", "--val-every", "5", "-q",
+        "-s", "train.val_batches=2", "-s", "train.inference_batches=2"]
+
+
+def bench(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_run_end_to_end_writes_well_formed_csvs(tmp_path):
+    out = tmp_path / "res"
+    proc = bench("run", "--models", "armin,lstm", "--task", "copy", "--iterations", "10", "--seeds", "2", "--out", str(out), *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert "mannbench results" in proc.stdout
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs.columns) == list(RUN_COLUMNS)
+    assert len(runs) == 4
+    assert sorted(zip(runs.model, runs.seed)) == [("armin", 0), ("armin", 1), ("lstm", 0), ("lstm", 1)]
+    assert set(runs.status) <= {"solved", "unsolved"}
+    assert (runs.iterations_run == 10).all() and (runs.param_count > 0).all()
+    assert (runs.train_steps_per_s > 0).all() and (runs.infer_steps_per_s > 0).all()
+    assert (runs.saved_tensor_bytes > 0).all() and runs.torch_version.notna().all() and runs.git_commit.notna().all()
+    assert runs.loc[runs.model == "armin", "variant"].eq("paper").all()
+    assert runs.loc[runs.model == "armin", "infer_path"].eq("eval:argmax-index-inplace").all()
+    curves = pd.read_csv(out / "curves.csv")
+    assert list(curves.columns) == list(CURVE_COLUMNS)
+    assert sorted(curves.groupby("run_id").iteration.apply(list).tolist()) == [[5, 10]] * 4
+    assert set(curves.run_id) == set(runs.run_id)
+    assert "train_time_s" in (out / "COLUMNS.md").read_text()
+
+    again = bench("run", "--models", "lstm", "--task", "copy", "--iterations", "5", "--out", str(out), *TINY)
+    assert again.returncode == 0, again.stderr
+    assert len(pd.read_csv(out / "runs.csv")) == 5  # appended, earlier rows intact
+
+
+def test_code_variant_is_recorded(tmp_path):
+    assert main(["run", "-m", "armin-code", "-t", "copy", "-n", "5", "--out", str(tmp_path), *TINY]) == 0
+    row = pd.read_csv(tmp_path / "runs.csv").iloc[0]
+    assert row.variant.startswith("code:") and "read=soft" in row.variant and "cell_tanh=True" in row.variant
+
+
+def test_list_and_help():
+    proc = bench("list")
+    assert proc.returncode == 0 and "armin" in proc.stdout and "priority_sort" in proc.stdout
+    for args in (["--help"], ["run", "--help"], ["list", "--help"]):
+        proc = bench(*args)
+        assert proc.returncode == 0 and "usage: bench" in proc.stdout
+    assert "--iterations" in bench("run", "--help").stdout
+
+
+def bad_yaml(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("models: {armin: {class: armin}\ntasks: [\n")
+    return ["--config", str(path)]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "-m", "armni", "-t", "copy"], "unknown model 'armni'; valid: "),
+        (["run", "-m", "armin", "-t", "cpy"], "unknown task 'cpy'; valid: "),
+        (["run", "-m", "armin", "-t", "copy", "-s", "model.hidden_size=0"], "hidden_size must be >= 1"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "model.memory_slots=0"], "memory_slots >= 1"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "model.colour=red"], "has no option(s) colour"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "task.min_length=9", "-s", "task.max_length=3"], "copy"),
+        (["run", "-m", "armin", "-t", "copy", "-n", "0"], "iterations must be a positive integer"),
+        (["run", "-m", "armin", "-t", "copy", "--seeds", "0"], "--seeds must be >= 1"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "oops"], "expected SCOPE.NAME=VALUE"),
+        (["run", "-m", "armin", "-t", "copy", "--device", "cuda"], "no CUDA device"),
+        (["run", "-m", "armin"], "give --models and --task, or --suite"),
+        (["run", "--suite", "nope"], "unknown suite 'nope'"),
+        (["run", "-m", "armin", "-t", "copy", "--jobs", "0"], "--jobs must be >= 1"),
+        (["report", "table9"], "unknown report 'table9'"),
+        (["frobnicate"], "invalid choice"),
+        ("BAD_YAML", "malformed YAML"),
+        ("UNWRITABLE", "is not writable"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    if args == "BAD_YAML":
+        args = [*bad_yaml(tmp_path), "run", "-m", "armin", "-t", "copy"]
+    elif args == "UNWRITABLE":
+        blocker = tmp_path / "file"
+        blocker.write_text("")
+        args = ["run", "-m", "armin", "-t", "copy", "-n", "1", "--out", str(blocker / "sub")]
+    proc = bench(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert message in lines[0] and "Traceback" not in proc.stderr
+
+
+@register_task("test_nan_copy")
+class NaNCopy(CopyTask):
+    """Copy whose loss turns NaN at the 5th call (the memory probe makes call 1, so training
+    iteration 4): a run that diverges."""
+
+    calls = 0
+
+    def loss(self, logits, batch):
+        NaNCopy.calls += 1
+        value = super().loss(logits, batch)
+        return value * math.nan if NaNCopy.calls == 5 else value
+
+
+def test_diverged_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    config = yaml.safe_load(Path(DEFAULT_CONFIG_PATH).read_text())
+    config["tasks"]["nan_copy"] = {"class": "test_nan_copy", "bits": 4, "max_length": 3}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(config))
+    NaNCopy.calls = 0
+    code = main(["--config", str(path), "run", "-m", "lstm,armin", "-t", "nan_copy", "-n", "20", "--val-every", "100",
+                 "-q", "-s", "model.hidden_size=8", "-s", "train.val_batches=1", "--out", str(tmp_path / "r")])
+    assert code == 0
+    runs = pd.read_csv(tmp_path / "r" / "runs.csv")
+    assert runs.status.tolist() == ["diverged", "unsolved"]
+    assert runs.diverged_at.tolist()[0] == 4
+    assert runs.iterations_run.tolist() == [3, 20]
+
+
+def test_progress_in_a_log_file_is_a_line_per_validation(tmp_path):
+    args = [a for a in TINY if a != "-q"]
+    proc = bench("run", "-m", "lstm", "-t", "copy", "-n", "10", "--jobs", "2", "--seeds", "2", "--out", str(tmp_path), *args)
+    assert proc.returncode == 0, proc.stderr
+    for seed in (0, 1):
+        for iteration in (5, 10):
+            assert f"lstm/copy/s{seed} it {iteration} val_loss" in proc.stdout

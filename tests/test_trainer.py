@@ -1,0 +1,89 @@
+"""Trainer: the paper's solved rule on synthetic loss sequences, the temperature schedule,
+divergence handling, and that training actually lowers the loss."""
+
+import math
+
+import pytest
+import torch
+
+from bench.config import TemperatureSchedule, TrainConfig
+from bench.trainer import is_solved, train
+from models import build_model
+from tasks import build_task
+
+CFG = TrainConfig()  # threshold 0.01, window 10, fewer than 30% above
+
+
+@pytest.mark.parametrize(
+    "losses, solved",
+    [
+        ([0.005] * 10, True),
+        ([0.005] * 9, False),  # window not full yet
+        ([0.5] * 20 + [0.005] * 10, True),
+        ([0.005] * 9 + [0.02], False),  # latest above the threshold
+        ([0.02, 0.02] + [0.005] * 8, True),  # 2 of 10 above: 20% < 30%
+        ([0.02, 0.02, 0.02] + [0.005] * 7, False),  # 3 of 10 above: not fewer than 30%
+        ([0.005, 0.02, 0.005, 0.02, 0.005, 0.02, 0.005, 0.005, 0.005, 0.005], False),
+        ([0.01] * 10, False),  # the rule is strict: < 0.01
+    ],
+)
+def test_solved_rule(losses, solved):
+    assert is_solved(losses, CFG) is solved
+
+
+def test_temperature_schedule_matches_authors_code():
+    s = TemperatureSchedule(start=1, increment=1, every=400, max=50)
+    assert [s.at(i) for i in (0, 399, 400, 799, 800, 19_599, 19_600, 100_000)] == [1, 1, 2, 2, 3, 49, 50, 50]
+
+
+def tiny(model="lstm", **train_options):
+    task = build_task("copy", bits=4, min_length=1, max_length=3)
+    opts = dict(input_size=task.input_size, output_size=task.output_size, hidden_size=16)
+    if model == "armin":
+        opts.update(memory_slots=4)
+    torch.manual_seed(0)
+    cfg = TrainConfig.from_dict(dict(dict(iterations=30, val_every=10, val_batches=2, val_batch_size=4), **train_options))
+    return build_model(model, **opts), task, cfg
+
+
+def test_nan_loss_ends_the_run_as_diverged_at_that_iteration(monkeypatch):
+    model, task, cfg = tiny()
+    calls = {"n": 0}
+    real_loss = task.loss
+
+    def loss_goes_nan(logits, batch):
+        calls["n"] += 1
+        value = real_loss(logits, batch)
+        return value * math.nan if calls["n"] == 7 else value
+
+    monkeypatch.setattr(task, "loss", loss_goes_nan)
+    outcome = train(model, task, cfg, seed=0)
+    assert outcome.status == "diverged"
+    assert outcome.diverged_at == 7
+    assert outcome.iterations_run == 6
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the NaN step was not applied
+
+
+def test_training_lowers_the_loss_and_records_curves():
+    model, task, cfg = tiny("armin", iterations=150, val_every=50, optimizer="adam", lr=3e-3)
+    outcome = train(model, task, cfg, seed=0)
+    assert outcome.status in ("unsolved", "solved")
+    assert [p.iteration for p in outcome.curve] == [50, 100, 150]
+    assert outcome.curve[-1].val_loss < outcome.curve[0].val_loss < 0.75
+    assert outcome.train_steps > 0 and outcome.train_time_s > 0
+    assert outcome.curve[-1].inverse_temperature == cfg.inverse_temperature.at(149)
+
+
+def test_stop_when_solved(monkeypatch):
+    model, task, cfg = tiny(iterations=200, val_every=5, solved_window=2)
+    monkeypatch.setattr("bench.trainer.validate", lambda *a: 0.001)
+    outcome = train(model, task, cfg, seed=0)
+    assert outcome.status == "solved"
+    assert outcome.iterations_to_solve == 10 == outcome.iterations_run
+    assert outcome.final_val_loss(10) == pytest.approx(0.001)
+
+
+def test_same_seed_same_training():
+    a = train(*tiny("armin"), seed=3)
+    b = train(*tiny("armin"), seed=3)
+    assert [p.val_loss for p in a.curve] == [p.val_loss for p in b.curve]
