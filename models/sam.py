@@ -55,10 +55,7 @@ ACCESS_THRESHOLD = 0.005  # delta: an access counts when w^W_t(i) + w^R_t(i) exc
 
 @dataclass
 class SAMConfig(DNCConfig):
-    hidden_size: int = 120  # d_h: controller LSTM size (Table 1: 120)
-    memory_slots: int = 128  # N (Table 1: 128)
-    memory_width: int = 20  # W; 0 means W = d_h (Table 1: 20)
-    read_heads: int = 1  # R (the ARMIN authors' runs: 1)
+    # d_h, N x W and R as the DNC's (Table 1: 120, 128 x 20, 1 read head)
     sparse_reads: int = 4  # K: slots each head reads (pytorch-dnc's default 4)
 
     def validate(self) -> None:
