@@ -127,7 +127,16 @@ def test_table1_summary_means_spreads_and_paper_values():
     table = wide(summarise(synthetic_runs()))
     assert list(table.columns[:3]) == ["model", "params", "paper params"]
     assert table.set_index("model").loc["armin", "copy (paper)"] == "7.6k / 6 min"
-    assert table.set_index("model").loc["lstm", "copy (ours, 0/2 solved)"].startswith("loss 0.350")
+    assert table.set_index("model").loc["lstm", "copy (ours)"].startswith("loss 0.350")
+    assert table.set_index("model").loc["lstm", "copy (ours)"].endswith("(0/2 solved)")
+    assert table.set_index("model").loc["armin", "copy (ours)"].endswith("(2/2 solved)")
+
+
+def test_table1_marks_a_task_a_model_did_not_run():
+    runs = synthetic_runs()
+    runs.loc[runs.model == "lstm", "task"] = "priority_sort"
+    table = wide(summarise(runs)).set_index("model")
+    assert table.loc["armin", "priority_sort (ours)"] == "-" and table.loc["lstm", "copy (ours)"] == "-"
 
 
 def test_report_and_plot_from_a_real_tiny_run(tmp_path):

@@ -85,10 +85,11 @@ def wide(summary: pd.DataFrame) -> pd.DataFrame:
     for model, group in summary.groupby("model", sort=False):
         row = {"model": model, "params": group.param_count.iloc[0], "paper params": group.paper_param_count.iloc[0]}
         for _, r in group.iterrows():
-            row[f"{r.task} (ours, {r.solved} solved)"] = cell(r.ours_value, r.ours_spread, r.ours_minutes, r.ours_outcome)
+            ours = cell(r.ours_value, r.ours_spread, r.ours_minutes, r.ours_outcome)
+            row[f"{r.task} (ours)"] = f"{ours} ({r.solved} solved)"
             row[f"{r.task} (paper)"] = cell(r.paper_value, None, r.paper_minutes, r.paper_outcome)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).fillna("-")  # a model with no run of a task
 
 
 @register_report("table1")
