@@ -37,8 +37,9 @@ def figure2(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     for ax, task in zip(axes[0], tasks):
         for model, group in curves[curves.task == task].groupby("model"):
             stats = group.groupby("iteration").val_loss.agg(["median", "min", "max"]).clip(lower=LOSS_FLOOR)
-            (line,) = ax.plot(stats.index, stats["median"], label=f"{model} ({group.seed.nunique()} seeds)")
-            if group.seed.nunique() > 1:
+            seeds = group.seed.nunique()
+            (line,) = ax.plot(stats.index, stats["median"], label=f"{model} ({seeds} seed{'s' if seeds > 1 else ''})")
+            if seeds > 1:
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=BAND_ALPHA)
         ax.set_yscale("log")
         ax.set_title(task.replace("_", " "))
