@@ -141,3 +141,13 @@ def test_progress_in_a_log_file_is_a_line_per_validation(tmp_path):
     for seed in (0, 1):
         for iteration in (5, 10):
             assert f"lstm/copy/s{seed} it {iteration} val_loss" in proc.stdout
+
+
+def test_log_file_progress_has_a_heartbeat_between_validations(tmp_path, monkeypatch, capsys):
+    import bench.commands.run as run_command
+
+    monkeypatch.setattr(run_command, "LOG_HEARTBEAT_S", 0.0)  # a line at every progress report
+    args = [a for a in TINY if a != "-q"]
+    assert main(["run", "-m", "lstm", "-t", "copy", "-n", "4", "--out", str(tmp_path), *args]) == 0
+    out = capsys.readouterr().out
+    assert "lstm/copy/s0 it 1/4 loss" in out and "lstm/copy/s0 it 3/4 loss" in out

@@ -37,6 +37,7 @@ from bench.data import DATA_ENV
 NAME = "run"
 HELP = "train models on tasks and write results CSVs"
 DEFAULT_OUT = Path("results")
+LOG_HEARTBEAT_S = 60.0  # in a log file (no live bars), the longest silence of a running run
 SUMMARY_COLUMNS = (
     ("model", "model"), ("task", "task"), ("seed", "seed"), ("status", "status"),
     ("iterations_run", "iters"), ("iterations_to_solve", "solved@"), ("final_val_loss", "final loss"),
@@ -138,6 +139,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     overall = progress.add_task("[bold]all runs", total=len(specs), loss=float("nan"), rate=0.0)
     bars: dict[tuple, Any] = {}
     started: dict[tuple, float] = {}
+    last_line: dict[tuple, float] = {}  # when each run last printed a line (log-file mode)
     log_validations = not args.quiet and not console.is_terminal  # no live bars in a log file: a line per validation
 
     def label(spec: RunSpec) -> str:
@@ -151,8 +153,13 @@ def main(args: argparse.Namespace, console: Console) -> int:
             iteration, loss = data
             rate = iteration / max(time.perf_counter() - started[spec.key], 1e-9)
             progress.update(bars[spec.key], completed=iteration, loss=loss, rate=rate)
+            if log_validations and time.perf_counter() - last_line.get(spec.key, started[spec.key]) >= LOG_HEARTBEAT_S:
+                last_line[spec.key] = time.perf_counter()  # long epochs: a line now and then between validations
+                console.print(f"{label(spec)} it {iteration}/{spec.train.iterations} loss {loss:.4f} {rate:.1f} it/s",
+                              highlight=False)
         elif kind == "validation" and log_validations:
             point = data[0]
+            last_line[spec.key] = time.perf_counter()
             console.print(f"{label(spec)} it {point.iteration} val_loss {point.val_loss:.4f} "
                           f"train_loss {point.train_loss:.4f} train {point.train_time_s:.0f}s", highlight=False)
         elif kind == "done":
