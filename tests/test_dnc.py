@@ -126,26 +126,6 @@ def test_state_invariants_over_random_steps():
     assert torch.all(state["p"].sum(-1) <= 1 + 1e-9)
 
 
-def test_gradients_reach_the_controller_and_interface():
-    torch.manual_seed(0)
-    model = small_dnc()
-    logits, _ = model(torch.randn(6, 2, 4))
-    logits.pow(2).sum().backward()
-    for name in ("controller.weight_ih", "controller.weight_hh", "W_xi.linear.weight", "readout.weight"):
-        grad = dict(model.named_parameters())[name].grad
-        assert grad is not None and grad.abs().sum() > 0, name
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("batch_size", [1, 32])
-def test_forward_batch_sizes_and_dtypes(batch_size, dtype):
-    model = small_dnc(learned_initial_state=True).to(dtype)
-    logits, state = model(torch.randn(5, batch_size, 4, dtype=dtype))
-    assert logits.shape == (5, batch_size, 3) and logits.dtype == dtype
-    assert torch.isfinite(logits).all()
-    assert state["L"].shape == (batch_size, 6, 6) and state["w_r"].shape == (batch_size, 2, 6)
-
-
 def test_table1_size_and_variant():
     model = build_model("dnc", input_size=10, output_size=8, hidden_size=120, memory_slots=128, memory_width=20)
     # LSTM 4*120*(10+20+120) + 2*480, interface 120*88 + 88, output 140*8 + 8 (the paper's 104k: see dnc.py)
