@@ -19,6 +19,7 @@ import yaml
 
 import models
 import tasks
+from models.registry import coerce_options
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "benchmarks.yaml"
 SCOPES = ("model", "task", "train")  # prefixes of --set KEY=VALUE
@@ -134,7 +135,11 @@ class TrainConfig:
         if not isinstance(schedule, dict):
             raise ConfigError("train.inverse_temperature must be a mapping {start, increment, every, max}")
         try:
+            options = coerce_options(cls, options, "train")
+            schedule = coerce_options(TemperatureSchedule, schedule, "train.inverse_temperature")
             cfg = cls(**options, inverse_temperature=TemperatureSchedule(**schedule))
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         except TypeError as err:
             raise ConfigError(f"bad training option: {err}") from None
         cfg.validate()
@@ -256,19 +261,29 @@ def expand_runs(
     resolved_tasks = []
     for task_name in task_names:
         task_cls, task_opts = _preset(config, "tasks", task_name, tasks.TASK_REGISTRY)
-        task_opts.update(overrides["task"])
+        task_opts = _coerced(tasks.TASK_REGISTRY, "task", task_name, task_cls, {**task_opts, **overrides["task"]})
         task = _build(tasks.build_task, "task", task_name, task_cls, task_opts)
         resolved_tasks.append((task_name, task_cls, task_opts, task))
     specs = []
     for model_name in model_names:
         model_cls, model_opts = _preset(config, "models", model_name, models.MODEL_REGISTRY)
-        model_opts.update(overrides["model"])
+        model_opts = _coerced(models.MODEL_REGISTRY, "model", model_name, model_cls, {**model_opts, **overrides["model"]})
         for task_name, task_cls, task_opts, task in resolved_tasks:
             sized = {**model_opts, "input_size": task.input_size, "output_size": task.output_size}
             _check_model(model_name, model_cls, sized)
             for seed in seeds:
                 specs.append(RunSpec(model_name, model_cls, sized, task_name, task_cls, dict(task_opts), train, seed))
     return specs
+
+
+def _coerced(registry, kind: str, name: str, cls: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Options with numbers written as text (``1e-3``) made numbers, so rows and fingerprints hold numbers."""
+    if cls not in registry:
+        return options  # reported by the build that follows
+    try:
+        return coerce_options(registry[cls].config_class, options, kind)
+    except ValueError as err:
+        raise ConfigError(f"{kind} {name!r}: {err}") from None
 
 
 def _build(builder, kind: str, name: str, cls: str, options: dict[str, Any]):

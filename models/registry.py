@@ -4,7 +4,36 @@ model registry and, importing this module, the task registry. One implementation
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
+
+_NUMBER_TYPES = {"int": int, "float": float}
+
+
+def coerce_options(config_class, options: dict[str, Any], scope: str) -> dict[str, Any]:
+    """``options`` with numbers given as text made numbers, for the config dataclass's int and float
+    fields: YAML reads ``1e-3`` (no dot) as a string. A value of the wrong type is a ValueError that
+    names the option, its type and the value."""
+    hints = typing.get_type_hints(config_class)
+    out = dict(options)
+    for name, value in options.items():
+        kind = _NUMBER_TYPES.get(getattr(hints.get(name), "__name__", ""))
+        if kind is None or value is None:
+            continue
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise ValueError(f"{scope}.{name} must be a number ({kind.__name__}), got {value!r}")
+        if kind is int:
+            if float(number) != int(number):
+                raise ValueError(f"{scope}.{name} must be an integer, got {value!r}")
+            number = int(number)
+        out[name] = kind(number) if kind is float else number
+    return out
 
 
 class Registry(dict):
@@ -37,7 +66,7 @@ class Registry(dict):
             raise ValueError(
                 f"{self.kind} {name!r} has no option(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}"
             )
-        return config_class(**options)
+        return config_class(**coerce_options(config_class, options, self.kind))
 
     def build(self, name: str, **options: Any):
         """An instance of class ``name`` built from keyword options."""

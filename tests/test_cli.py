@@ -82,6 +82,9 @@ def bad_yaml(tmp_path):
         (["run", "-m", "armin", "-t", "copy", "-n", "0"], "iterations must be a positive integer"),
         (["run", "-m", "armin", "-t", "copy", "--seeds", "0"], "--seeds must be >= 1"),
         (["run", "-m", "armin", "-t", "copy", "-s", "oops"], "expected SCOPE.NAME=VALUE"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "train.lr=abc"], "train.lr must be a number (float), got 'abc'"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "model.hidden_size=8.5"], "hidden_size must be an integer, got 8.5"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "task.bits=many"], "task.bits must be a number (int)"),
         (["run", "-m", "armin", "-t", "copy", "--device", "cuda"], "no CUDA device"),
         (["run", "-m", "armin"], "give --models and --task, or --suite"),
         (["run", "--suite", "nope"], "unknown suite 'nope'"),
@@ -151,3 +154,13 @@ def test_log_file_progress_has_a_heartbeat_between_validations(tmp_path, monkeyp
     assert main(["run", "-m", "lstm", "-t", "copy", "-n", "4", "--out", str(tmp_path), *args]) == 0
     out = capsys.readouterr().out
     assert "lstm/copy/s0 it 1/4 loss" in out and "lstm/copy/s0 it 3/4 loss" in out
+
+
+def test_numbers_written_as_yaml_reads_them_as_text_are_numbers(tmp_path):
+    # YAML 1.1 reads 1e-3 (no dot) as a string; the row must hold the number the user meant
+    args = [a for a in TINY]
+    assert main(["run", "-m", "armin", "-t", "copy", "-n", "2", "--out", str(tmp_path), *args,
+                 "-s", "train.lr=1e-3", "-s", "model.hidden_size=1e1", "-s", "train.inverse_temperature.max=5e0"]) == 0
+    row = pd.read_csv(tmp_path / "runs.csv").iloc[0]
+    assert row.lr == 0.001 and row.hidden_size == 10
+    assert '"max": 5.0' in row.train_options

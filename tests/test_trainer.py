@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
-from bench.config import TemperatureSchedule, TrainConfig
+from bench.config import ConfigError, TemperatureSchedule, TrainConfig
 from bench.trainer import is_solved, train
 from models import build_model
+from models.registry import coerce_options
 from tasks import build_task
 
 CFG = TrainConfig()  # threshold 0.01, window 10, fewer than 30% above
@@ -87,3 +88,20 @@ def test_same_seed_same_training():
     a = train(*tiny("armin"), seed=3)
     b = train(*tiny("armin"), seed=3)
     assert [p.val_loss for p in a.curve] == [p.val_loss for p in b.curve]
+
+
+
+def test_coerce_options_by_field_type():
+    out = coerce_options(TrainConfig, {"lr": "1e-3", "iterations": "2e3", "optimizer": "adam", "clip_value": 5}, "train")
+    assert out == {"lr": 0.001, "iterations": 2000, "optimizer": "adam", "clip_value": 5.0}
+    assert isinstance(out["iterations"], int) and isinstance(out["clip_value"], float)
+    with pytest.raises(ValueError, match="train.iterations must be an integer"):
+        coerce_options(TrainConfig, {"iterations": 2.5}, "train")
+    with pytest.raises(ValueError, match="train.lr must be a number"):
+        coerce_options(TrainConfig, {"lr": True}, "train")
+
+def test_train_config_from_yaml_text_numbers():
+    cfg = TrainConfig.from_dict({"lr": "3e-4", "inverse_temperature": {"every": "4e2"}})
+    assert cfg.lr == 3e-4 and cfg.inverse_temperature.every == 400
+    with pytest.raises(ConfigError, match="train.inverse_temperature.every"):
+        TrainConfig.from_dict({"inverse_temperature": {"every": "often"}})
