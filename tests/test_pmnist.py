@@ -250,7 +250,7 @@ def test_bench_data_download_without_network_names_the_files_to_place(data_root,
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "could not fetch mnist" in error and "no network" in error
     assert "place train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, " \
-           f"t10k-labels-idx1-ubyte.gz" in error and f"in {data_root / 'mnist'}" in error
+           "t10k-labels-idx1-ubyte.gz" in error and f"in {data_root / 'mnist'}" in error
     assert not any((data_root / "mnist").iterdir())  # no partial files left behind
 
 
