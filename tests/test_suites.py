@@ -93,12 +93,13 @@ def test_resume_after_a_killed_sweep_runs_everything_exactly_once(tmp_path):
 def test_parallel_jobs_write_every_row(tmp_path):
     code = main(["run", "-m", "lstm,armin", "-t", "copy", "--seeds", "2", "-n", "6", "--val-every", "3",
                  "--jobs", "2", "--out", str(tmp_path), *TINY])
-    assert code == 0
     runs = rows(tmp_path)
-    assert sorted(zip(runs.model, runs.seed)) == [("armin", 0), ("armin", 1), ("lstm", 0), ("lstm", 1)]
-    assert set(runs.status) <= {"solved", "unsolved"}
+    seen = runs[["model", "seed", "status", "error"]].to_string()  # in the message of any failure below
+    assert code == 0, seen
+    assert sorted(zip(runs.model, runs.seed)) == [("armin", 0), ("armin", 1), ("lstm", 0), ("lstm", 1)], seen
+    assert set(runs.status) <= {"solved", "unsolved"}, seen
     curves = pd.read_csv(tmp_path / "curves.csv")
-    assert curves.groupby("run_id").size().tolist() == [2, 2, 2, 2]
+    assert curves.groupby("run_id").size().tolist() == [2, 2, 2, 2], curves.to_string()
 
 
 def synthetic_runs():
@@ -151,3 +152,17 @@ def test_report_and_plot_from_a_real_tiny_run(tmp_path):
         path = tmp_path / "fig" / f"figure2.{ext}"
         assert path.stat().st_size > 1000
     assert (tmp_path / "fig" / "figure2.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reports_tell_apart_runs_of_one_preset_with_different_options():
+    from bench.reports import distinguish_configurations
+
+    runs = synthetic_runs().assign(dtype="float32", model_options='{"hidden_size": 100, "input_size": 10}')
+    runs.loc[1, "model_options"] = '{"hidden_size": 100, "input_size": 10, "read": "soft"}'
+    runs.loc[runs.model == "lstm", "dtype"] = "float64"  # same options and dtype for every LSTM row
+    labelled = distinguish_configurations(runs)
+    assert labelled.model.tolist()[:2] == ["armin", "armin (read=soft)"]  # the default shows no options
+    assert (labelled.model[runs.model == "lstm"] == "lstm").all()
+    summary = summarise(labelled).set_index("model")
+    assert summary.loc["armin (read=soft)"].paper_value == 7.6  # still the paper's ARMIN row
+    assert summary.loc["armin"].seeds == 1

@@ -22,7 +22,8 @@ def curves_of_finished_runs(inputs: list[Path]) -> pd.DataFrame:
     """Validation curves of runs that have a row in runs.csv (a run killed mid-way is left out)."""
     runs = read_csvs(inputs, "runs.csv")
     curves = read_csvs(inputs, "curves.csv")
-    curves = curves[curves.run_id.isin(runs.run_id)]
+    curves = curves[curves.run_id.isin(runs.run_id)].copy()
+    curves["model"] = curves.run_id.map(runs.set_index("run_id").model)  # configurations told apart
     if curves.empty:
         raise ConfigError("no validation curves of finished runs in the given results")
     return curves

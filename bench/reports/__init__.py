@@ -4,6 +4,7 @@ ours. One module per report, registered by name with ``@register_report``; found
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 from pathlib import Path
 from typing import Callable
@@ -46,7 +47,36 @@ def read_csvs(inputs: list[Path], filename: str) -> pd.DataFrame:
         frames.append(pd.read_csv(candidate))
     if not frames:
         raise ConfigError("no results given")
-    return pd.concat(frames, ignore_index=True)
+    df = pd.concat(frames, ignore_index=True)
+    return distinguish_configurations(df) if filename == "runs.csv" else df
+
+
+CONFIGURATION_COLUMNS = ("model_options", "dtype")  # what makes two runs of one preset different models
+
+
+def distinguish_configurations(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs of one preset with different model options or dtype (e.g. ``-s model.layer_norm=true``)
+    are different models: their ``model`` gets the options that differ, ``armin (layer_norm=True)``,
+    so that reports and plots never average across them."""
+    if not set(CONFIGURATION_COLUMNS) <= set(runs.columns) or runs.empty:
+        return runs
+    runs = runs.copy()
+    for model, group in runs.groupby("model", sort=False):
+        configs = [_configuration(row) for _, row in group.iterrows()]
+        keys = sorted({k for c in configs for k in c})
+        varying = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+        if not varying:
+            continue
+        for index, config in zip(group.index, configs):
+            shown = ", ".join(f"{k}={config[k]}" for k in varying if k in config)
+            runs.loc[index, "model"] = f"{model} ({shown})" if shown else model
+    return runs
+
+
+def _configuration(row: pd.Series) -> dict:
+    options = json.loads(row["model_options"]) if isinstance(row["model_options"], str) and row["model_options"] else {}
+    options.pop("input_size", None), options.pop("output_size", None)
+    return {**options, "dtype": row["dtype"]}
 
 
 def write_table(df: pd.DataFrame, out: Path, stem: str, title: str) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ FINISHED = ("solved", "unsolved", "diverged")
 
 def paper_name(preset: str) -> str:
     """Our preset name -> the paper's model name ("armin-code" -> "ARMIN", "awta" -> "AwTA")."""
-    base = preset.split("-")[0].lower()
+    base = re.split(r"[-\s(]", preset)[0].lower()  # "armin-code", "armin (layer_norm=True)" -> "armin"
     return {"awta": "AwTA", "tardis": "TARDIS"}.get(base, base.upper())
 
 
