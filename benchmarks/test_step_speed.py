@@ -21,7 +21,7 @@ from tasks import build_task
 
 CONFIG = load_config()
 TASK = "copy"  # Table 1's first task; its longest sequence is 2 x 50 + 2 steps
-PRESETS = suite(CONFIG, "table1")["models"] + ["armin-code"]
+PRESETS = list(dict.fromkeys(suite(CONFIG, "table1")["models"] + ["armin-code"]))  # once each
 
 
 def step_runner(preset: str, mode: str) -> StepRunner:
