@@ -138,6 +138,10 @@ def test_table1_marks_a_task_a_model_did_not_run():
     runs.loc[runs.model == "lstm", "task"] = "priority_sort"
     table = wide(summarise(runs)).set_index("model")
     assert table.loc["armin", "priority_sort (ours)"] == "-" and table.loc["lstm", "copy (ours)"] == "-"
+    # the paper's figure stands in its column even where we have no run of that task
+    assert table.loc["armin", "priority_sort (paper)"] == "33.4k / 37 min"
+    assert table.loc["lstm", "copy (paper)"] == "loss 0.359 / 66 min"
+    assert list(table.columns[2:]) == ["copy (ours)", "copy (paper)", "priority_sort (ours)", "priority_sort (paper)"]
 
 
 def test_report_and_plot_from_a_real_tiny_run(tmp_path):

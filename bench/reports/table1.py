@@ -82,15 +82,22 @@ def cell(value, spread, minutes, outcome) -> str:
 
 def wide(summary: pd.DataFrame) -> pd.DataFrame:
     """Shaped like the paper's Table 1: a row per model, for each task ours and the paper's."""
+    paper = paper_table("paper_table1_algorithmic").set_index(["model", "task"])
+    tasks = list(dict.fromkeys(summary.task))
     rows = []
     for model, group in summary.groupby("model", sort=False):
         row = {"model": model, "params": group.param_count.iloc[0], "paper params": group.paper_param_count.iloc[0]}
         for _, r in group.iterrows():
             ours = cell(r.ours_value, r.ours_spread, r.ours_minutes, r.ours_outcome)
             row[f"{r.task} (ours)"] = f"{ours} ({r.solved} solved)"
-            row[f"{r.task} (paper)"] = cell(r.paper_value, None, r.paper_minutes, r.paper_outcome)
+        for task in tasks:  # the paper's cell even where we have no run of that task
+            key = (paper_name(model), task)
+            if key in paper.index:
+                ref = paper.loc[key]
+                row[f"{task} (paper)"] = cell(float(ref.value), None, float(ref.time_min), ref.outcome)
         rows.append(row)
-    return pd.DataFrame(rows).fillna("-")  # a model with no run of a task
+    columns = ["model", "params", "paper params"] + [f"{t} ({who})" for t in tasks for who in ("ours", "paper")]
+    return pd.DataFrame(rows).reindex(columns=columns).fillna("-")  # "-": no run of that task, or no paper value
 
 
 @register_report("table1")
