@@ -251,13 +251,22 @@ class AssociativeRecallTask(_BitTask):
 PRIORITY_LOW, PRIORITY_HIGH = -1.0, 1.0  # priorities are uniform on [-1, 1]
 
 
+TARGET_ORDERS = ("priority", "per_channel")
+
+
 @dataclass
 class PrioritySortConfig(TaskConfig):
     bits: int = 8  # width of each vector
     num_inputs: int = 40  # N vectors presented, each with a priority
     num_outputs: int = 30  # K: the K vectors of highest priority are the answer
+    # "priority": the K vectors in descending priority (NTM paper). "per_channel": what the reference
+    # code the ARMIN authors trained on computes (vlgiitr/ntm-pytorch: torch.sort along time of the whole
+    # input), every bit channel sorted on its own, ones first: the answer only counts the ones per channel
+    target_order: str = "priority"
 
     def validate(self) -> None:
+        _require(self.target_order in TARGET_ORDERS,
+                 f"priority_sort: target_order must be one of {', '.join(TARGET_ORDERS)}, got {self.target_order!r}")
         _require(self.bits >= 1, f"priority_sort: bits must be >= 1, got {self.bits}")
         _require(self.num_inputs >= 1, f"priority_sort: num_inputs must be >= 1, got {self.num_inputs}")
         _require(
@@ -280,6 +289,9 @@ class PrioritySortTask(_BitTask):
         x = _random_bits((n, batch_size, bits), generator)  # (N, B, bits)
         p = torch.rand(n, batch_size, generator=generator) * (PRIORITY_HIGH - PRIORITY_LOW) + PRIORITY_LOW  # (N, B)
         presentation = torch.cat([x, p.unsqueeze(-1)], dim=-1)  # (N, B, I)
+        if self.config.target_order == "per_channel":  # each column sorted by itself, descending
+            answer = x.sort(dim=0, descending=True).values[:k]  # (K, B, bits)
+            return _answer_batch(presentation, answer)
         top = p.topk(k, dim=0, sorted=True).indices  # (K, B) highest priority first
         answer = x.gather(0, top.unsqueeze(-1).expand(k, batch_size, bits))  # (K, B, bits)
         return _answer_batch(presentation, answer)

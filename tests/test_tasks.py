@@ -266,6 +266,19 @@ def test_priority_sort_all_outputs_is_a_permutation_in_priority_order():
     assert all(p[a] >= p[b] for a, b in zip(order, order[1:]))
 
 
+def test_priority_sort_reference_code_variant_sorts_each_channel_alone():
+    bits, n, k = 3, 6, 4
+    task = build_task("priority_sort", bits=bits, num_inputs=n, num_outputs=k, target_order="per_channel")
+    x, y, _ = task.sample(2, gen(5))
+    for b in range(2):
+        ones = x[:n, b, :bits].sum(0)  # ones per channel among the inputs
+        for c in range(bits):  # by hand: the channel's ones first, then zeros, cut to K rows
+            expected = torch.tensor([1.0] * int(ones[c]) + [0.0] * (n - int(ones[c])))[:k]
+            assert torch.equal(y[n:, b, c], expected)
+    with pytest.raises(ValueError, match="target_order must be one of priority, per_channel"):
+        build_task("priority_sort", target_order="random")
+
+
 # ---------------------------------------------------------------------------------------------------
 # Dynamic N-grams
 
