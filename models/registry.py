@@ -7,9 +7,6 @@ import dataclasses
 import typing
 from typing import Any
 
-_NUMBER_TYPES = {"int": int, "float": float}
-
-
 def coerce_options(config_class, options: dict[str, Any], scope: str) -> dict[str, Any]:
     """``options`` with numbers given as text made numbers, for the config dataclass's int and float
     fields: YAML reads ``1e-3`` (no dot) as a string. A value of the wrong type is a ValueError that
@@ -17,8 +14,8 @@ def coerce_options(config_class, options: dict[str, Any], scope: str) -> dict[st
     hints = typing.get_type_hints(config_class)
     out = dict(options)
     for name, value in options.items():
-        kind = _NUMBER_TYPES.get(getattr(hints.get(name), "__name__", ""))
-        if kind is None or value is None:
+        kind = hints.get(name)
+        if kind not in (int, float) or value is None:
             continue
         number = value
         if isinstance(value, str):
@@ -28,11 +25,9 @@ def coerce_options(config_class, options: dict[str, Any], scope: str) -> dict[st
                 number = None
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise ValueError(f"{scope}.{name} must be a number ({kind.__name__}), got {value!r}")
-        if kind is int:
-            if float(number) != int(number):
-                raise ValueError(f"{scope}.{name} must be an integer, got {value!r}")
-            number = int(number)
-        out[name] = kind(number) if kind is float else number
+        if kind is int and not float(number).is_integer():  # also rejects inf and nan
+            raise ValueError(f"{scope}.{name} must be an integer, got {value!r}")
+        out[name] = kind(number)
     return out
 
 

@@ -97,6 +97,8 @@ def test_coerce_options_by_field_type():
     assert isinstance(out["iterations"], int) and isinstance(out["clip_value"], float)
     with pytest.raises(ValueError, match="train.iterations must be an integer"):
         coerce_options(TrainConfig, {"iterations": 2.5}, "train")
+    with pytest.raises(ValueError, match="train.iterations must be an integer"):
+        coerce_options(TrainConfig, {"iterations": "inf"}, "train")
     with pytest.raises(ValueError, match="train.lr must be a number"):
         coerce_options(TrainConfig, {"lr": True}, "train")
 

@@ -75,8 +75,8 @@ def distinguish_configurations(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _configuration(row: pd.Series) -> dict:
     options = json.loads(row["model_options"]) if isinstance(row["model_options"], str) and row["model_options"] else {}
-    options.pop("input_size", None), options.pop("output_size", None)
-    return {**options, "dtype": row["dtype"]}
+    sizes_from_the_task = ("input_size", "output_size")
+    return {**{k: v for k, v in options.items() if k not in sizes_from_the_task}, "dtype": row["dtype"]}
 
 
 def write_table(df: pd.DataFrame, out: Path, stem: str, title: str) -> list[Path]:
