@@ -15,6 +15,7 @@ import os
 import platform
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -147,9 +148,8 @@ class ResultsStore:
         self.out_dir = Path(out_dir)
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.out_dir / ".write-test"
-            probe.write_text("")
-            probe.unlink()
+            with tempfile.TemporaryFile(dir=self.out_dir):  # a probe of its own: worker processes open stores at once
+                pass
         except OSError as err:
             raise ConfigError(f"output folder {self.out_dir} is not writable: {err.strerror or err}") from None
         self.runs_path = self.out_dir / self.RUNS
@@ -164,9 +164,14 @@ class ResultsStore:
         """A process killed in the middle of a write can leave an unterminated last line: drop it."""
         if not path.is_file() or path.stat().st_size == 0:
             return
-        data = path.read_bytes()
-        if not data.endswith(b"\n"):
-            path.write_bytes(data[: data.rfind(b"\n") + 1])
+        with path.open("r+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # not while another process appends a row
+            try:
+                data = f.read()
+                if not data.endswith(b"\n"):
+                    f.truncate(data.rfind(b"\n") + 1)
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     @staticmethod
     def _check_header(path: Path, columns: list[str]) -> None:

@@ -170,3 +170,29 @@ def test_reports_tell_apart_runs_of_one_preset_with_different_options():
     summary = summarise(labelled).set_index("model")
     assert summary.loc["armin (read=soft)"].paper_value == 7.6  # still the paper's ARMIN row
     assert summary.loc["armin"].seeds == 1
+
+
+def test_store_drops_a_partial_last_line_and_many_processes_can_open_it(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from bench.results import ResultsStore
+
+    store = ResultsStore(tmp_path)
+    store.append_curve([{"run_id": "a", "iteration": 1, "val_loss": 0.5}])
+    with store.curves_path.open("a") as f:
+        f.write("a,2,0.4")  # a row cut off by a kill: no newline
+    ResultsStore(tmp_path)
+    assert store.curves_path.read_text().endswith("\n") and store.curves_path.read_text().count("\n") == 2
+    # stores opened at the same moment by several processes (jobs > 1) must not trip over each other
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
+        assert all(pool.map(_open_store, [tmp_path] * 16))
+
+
+def _open_store(path) -> bool:
+    from bench.results import ResultsStore
+
+    for _ in range(50):
+        ResultsStore(path)
+    return True
