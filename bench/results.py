@@ -198,7 +198,7 @@ class ResultsStore:
             try:
                 text = io.StringIO()  # rows go to the file in one write
                 writer = csv.DictWriter(text, fieldnames=columns, extrasaction="raise")
-                if f.tell() == 0:
+                if f.seek(0, os.SEEK_END) == 0:  # the size now, under the lock (another process may have written since open)
                     writer.writeheader()
                 for row in rows:
                     writer.writerow({c: row.get(c) for c in columns})

@@ -196,3 +196,22 @@ def _open_store(path) -> bool:
     for _ in range(50):
         ResultsStore(path)
     return True
+
+
+def test_a_row_appended_by_another_process_between_open_and_lock_keeps_one_header(tmp_path, monkeypatch):
+    import bench.results as results
+
+    store = results.ResultsStore(tmp_path)
+    store.curves_path.touch()  # empty: both processes open it at size 0
+    real_flock, raced = results.fcntl.flock, []
+
+    def flock(f, op):  # the other process takes the lock first and writes the header and a row
+        if op == results.fcntl.LOCK_EX and not raced:
+            raced.append(True)
+            results.ResultsStore._append(store.curves_path, results.CURVE_COLUMNS, [{"run_id": "other"}])
+        real_flock(f, op)
+
+    monkeypatch.setattr(results.fcntl, "flock", flock)
+    store.append_curve([{"run_id": "mine"}])
+    lines = store.curves_path.read_text().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["run_id", "other", "mine"]
