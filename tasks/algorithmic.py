@@ -291,9 +291,9 @@ class PrioritySortTask(_BitTask):
         presentation = torch.cat([x, p.unsqueeze(-1)], dim=-1)  # (N, B, I)
         if self.config.target_order == "per_channel":  # each column sorted by itself, descending
             answer = x.sort(dim=0, descending=True).values[:k]  # (K, B, bits)
-            return _answer_batch(presentation, answer)
-        top = p.topk(k, dim=0, sorted=True).indices  # (K, B) highest priority first
-        answer = x.gather(0, top.unsqueeze(-1).expand(k, batch_size, bits))  # (K, B, bits)
+        else:
+            top = p.topk(k, dim=0, sorted=True).indices  # (K, B) highest priority first
+            answer = x.gather(0, top.unsqueeze(-1).expand(k, batch_size, bits))  # (K, B, bits)
         return _answer_batch(presentation, answer)
 
 

@@ -23,6 +23,12 @@ def paper_name(preset: str) -> str:
     return {"awta": "AwTA", "tardis": "TARDIS"}.get(base, base.upper())
 
 
+def paper_row(paper: pd.DataFrame, model: str, task: str) -> pd.Series | None:
+    """The paper's Table 1 row for our preset ``model`` on ``task`` (``paper`` indexed by model, task)."""
+    key = (paper_name(model), task)
+    return paper.loc[key] if key in paper.index else None
+
+
 def _mean_spread(values: pd.Series) -> tuple[float | None, float | None]:
     values = values.dropna()
     if values.empty:
@@ -45,8 +51,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
         else:  # the paper's figure for unsolved models: mean loss of the last 10 validations
             value, spread = _mean_spread(group.final_val_loss)
             minutes, minutes_spread = _mean_spread(group.train_time_s / SECONDS_PER_MINUTE)
-        key = (paper_name(model), task)
-        ref = paper.loc[key] if key in paper.index else None
+        ref = paper_row(paper, model, task)
         rows.append({
             "model": model,
             "task": task,
@@ -91,9 +96,8 @@ def wide(summary: pd.DataFrame) -> pd.DataFrame:
             ours = cell(r.ours_value, r.ours_spread, r.ours_minutes, r.ours_outcome)
             row[f"{r.task} (ours)"] = f"{ours} ({r.solved} solved)"
         for task in tasks:  # the paper's cell even where we have no run of that task
-            key = (paper_name(model), task)
-            if key in paper.index:
-                ref = paper.loc[key]
+            ref = paper_row(paper, model, task)
+            if ref is not None:
                 row[f"{task} (paper)"] = cell(float(ref.value), None, float(ref.time_min), ref.outcome)
         rows.append(row)
     columns = ["model", "params", "paper params"] + [f"{t} ({who})" for t in tasks for who in ("ours", "paper")]
