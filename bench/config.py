@@ -21,7 +21,7 @@ import models
 import tasks
 from models.registry import coerce_options
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "benchmarks.yaml"
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "benchmarks.yaml"  # package data: found installed too
 SCOPES = ("model", "task", "train")  # prefixes of --set KEY=VALUE
 # training options that do not change what a run learns (left out of the spec fingerprint)
 RUN_LOCATION_OPTIONS = ("device", "threads", "inference_batches", "output_dir", "checkpoint_every")

@@ -1,11 +1,31 @@
-"""Name -> class registries for classes built from a dataclass config (``config_class``): the
-model registry and, importing this module, the task registry. One implementation for both."""
+"""The one registry of the project: name -> thing, filled by a decorator in the module that defines the
+thing, and found by importing that module's package (``import_submodules``). Models and tasks
+(classes built from a dataclass config: ``build``), reports and plots (functions) all use it.
+
+    MODEL_REGISTRY = Registry("model")
+    @MODEL_REGISTRY.register("armin")
+    class ARMIN(RecurrentModel): ...
+
+It lives here, at the bottom of the layers, so that models/ and tasks/ use it without importing bench/.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import math
+import pkgutil
 import typing
-from typing import Any
+from typing import Any, Iterable
+
+
+def import_submodules(package: str, path: Iterable[str], skip: tuple[str, ...] = ()) -> None:
+    """Import every public module of ``package`` (``path``: its ``__path__``) except ``skip``, so that
+    their registration decorators run: adding a model, task, report or plot is adding one file."""
+    for module in pkgutil.iter_modules(path):
+        if not module.name.startswith("_") and module.name not in skip:
+            importlib.import_module(f"{package}.{module.name}")
+
 
 def coerce_options(config_class, options: dict[str, Any], scope: str) -> dict[str, Any]:
     """``options`` with numbers given as text made numbers, for the config dataclass's int and float
@@ -27,28 +47,37 @@ def coerce_options(config_class, options: dict[str, Any], scope: str) -> dict[st
             raise ValueError(f"{scope}.{name} must be a number ({kind.__name__}), got {value!r}")
         if kind is int and not float(number).is_integer():  # also rejects inf and nan
             raise ValueError(f"{scope}.{name} must be an integer, got {value!r}")
+        if kind is float and not math.isfinite(number):
+            raise ValueError(f"{scope}.{name} must be a finite number, got {value!r}")
         out[name] = kind(number)
     return out
 
 
 class Registry(dict):
-    """Maps names to classes; ``build`` checks options against the class's config dataclass."""
+    """Maps names to registered things (classes or functions). For classes with a ``config_class``
+    dataclass, ``make_config`` and ``build`` check options against it."""
 
     def __init__(self, kind: str):
         super().__init__()
         self.kind = kind
 
     def register(self, name: str):
-        """Class decorator: make the class constructible by ``name``."""
+        """Decorator: make the class or function available by ``name``."""
 
-        def decorate(cls):
+        def decorate(thing):
             if name in self:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
-            cls.registry_name = name
-            self[name] = cls
-            return cls
+            thing.registry_name = name
+            self[name] = thing
+            return thing
 
         return decorate
+
+    def get_or_error(self, name: str):
+        """The thing registered as ``name``; a KeyError listing the valid names otherwise."""
+        if name not in self:
+            raise KeyError(f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self))}")
+        return self[name]
 
     def make_config(self, name: str, **options: Any):
         """The config dataclass of class ``name`` from keyword options (unknown options are an error)."""

@@ -1,13 +1,9 @@
-"""Tasks. Every module in this package is imported here so its ``@register_task`` runs: adding a
-task is adding one file."""
+"""Tasks. Every task module in this package is imported here so its ``@register_task`` runs: adding a
+task is adding one file. ``tasks.data`` (dataset files) is a helper, not a task module."""
 
-import importlib
-import pkgutil
-
+from models.registry import import_submodules
 from tasks.base import TASK_REGISTRY, Batch, Task, TaskConfig, build_task
 
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_") and _module.name != "base":
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_submodules(__name__, __path__, skip=("base", "data"))
 
 __all__ = ["TASK_REGISTRY", "Batch", "Task", "TaskConfig", "build_task"]

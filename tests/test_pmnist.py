@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench import data
+from tasks import data
 from bench.cli import main
 from tasks import build_task
 from tasks.pmnist import PIXELS, pixel_permutation

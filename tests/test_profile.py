@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from bench.cli import main
-from bench.config import SCOPES, load_config
+from bench.config import DEFAULT_CONFIG_PATH, SCOPES, load_config
 from bench.profiling import (
     COLUMNS_FILE,
     PROFILE_COLUMNS,
@@ -128,7 +128,7 @@ def test_profile_cli_writes_documented_rows_and_the_plot_renders(tmp_path):
 
 
 def test_table4_report_from_a_scaled_down_profile(tmp_path):
-    config = yaml.safe_load(open("benchmarks.yaml"))
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     for setup in config["profiles"]["table4"]["setups"].values():
         setup["hidden"] //= 50
     path = tmp_path / "config.yaml"

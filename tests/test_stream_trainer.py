@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from bench import data, stream_trainer
+from bench import stream_trainer
+from tasks import data
 from bench.config import TrainConfig
 from bench.stream_trainer import RunFiles, train_stream
 from bench.trainer import TRAINERS

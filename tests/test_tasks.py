@@ -9,10 +9,11 @@ import pytest
 import torch
 import yaml
 
+from bench.config import DEFAULT_CONFIG_PATH
 from tasks import TASK_REGISTRY, build_task
 from tasks.algorithmic import sample_beta_half
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks.yaml"
+BENCHMARKS = DEFAULT_CONFIG_PATH
 # (input, output) widths of the ARMIN authors' code (8-bit vectors)
 AUTHORS_SIZES = {
     "copy": (10, 8),

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    from bench import data
+    from tasks import data
 
     if args.data_dir is not None:
         os.environ[data.DATA_ENV] = str(args.data_dir)

@@ -32,7 +32,7 @@ from bench.config import (
     split_names,
     suite,
 )
-from bench.data import DATA_ENV
+from tasks.data import DATA_ENV
 
 NAME = "run"
 HELP = "train models on tasks and write results CSVs"
@@ -85,7 +85,7 @@ def specs_from_args(args: argparse.Namespace, config: dict[str, Any]) -> list[Ru
             overrides["train"][flag] = value
     if getattr(args, "out", None) is not None:  # checkpoints and epochs.csv of epoch-based tasks go beside the CSVs
         overrides["train"].setdefault("output_dir", str(args.out))
-    if getattr(args, "data_dir", None) is not None:  # read by bench/data.py, here and in --jobs workers
+    if getattr(args, "data_dir", None) is not None:  # read by tasks/data.py, here and in --jobs workers
         os.environ[DATA_ENV] = str(args.data_dir)
     n_seeds = args.seeds if args.seeds is not None else base["seeds"]
     if n_seeds < 1:

@@ -3,27 +3,20 @@ with ``@register_plot``; found automatically. Plots write PNG and SVG."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 from typing import Callable
 
 import matplotlib
 
+from models.registry import Registry, import_submodules
+
 matplotlib.use("Agg")  # files only, no display
 
 # fn(inputs: list of results folders or CSV files, out: folder to write, console) -> files written
 PlotFn = Callable[..., list[Path]]
-PLOTS: dict[str, PlotFn] = {}
+PLOTS = Registry("plot")
+register_plot = PLOTS.register  # function decorator: @register_plot("figure2")
 FORMATS = ("png", "svg")
-
-
-def register_plot(name: str):
-    def decorate(fn: PlotFn) -> PlotFn:
-        PLOTS[name] = fn
-        return fn
-
-    return decorate
 
 
 def save(fig, out: Path, stem: str) -> list[Path]:
@@ -34,6 +27,4 @@ def save(fig, out: Path, stem: str) -> list[Path]:
     return paths
 
 
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_submodules(__name__, __path__)

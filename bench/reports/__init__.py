@@ -3,30 +3,22 @@ ours. One module per report, registered by name with ``@register_report``; found
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from bench.config import ConfigError
+from models.registry import Registry, import_submodules
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = REPO_ROOT / "results" / "paper"  # the paper's tables as CSV (copied from the paper)
 
 # fn(inputs: list of results folders or CSV files, out: folder to write, console) -> files written
 ReportFn = Callable[..., list[Path]]
-REPORTS: dict[str, ReportFn] = {}
-
-
-def register_report(name: str):
-    def decorate(fn: ReportFn) -> ReportFn:
-        REPORTS[name] = fn
-        return fn
-
-    return decorate
+REPORTS = Registry("report")
+register_report = REPORTS.register  # function decorator: @register_report("table1")
 
 
 def paper_table(name: str) -> pd.DataFrame:
@@ -88,6 +80,4 @@ def write_table(df: pd.DataFrame, out: Path, stem: str, title: str) -> list[Path
     return [csv_path, md_path]
 
 
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_submodules(__name__, __path__)

@@ -1,0 +1,69 @@
+"""`pip install .` gives a working `bench`: the wheel holds every subpackage and benchmarks.yaml, and
+the installed command lists and runs from a folder that is not the repository (no PYTHONPATH to it).
+Builds offline (no build isolation: setuptools >= 70.1, see the test extra), about 20 s."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = ("pyproject.toml", "README.md", "bench", "models", "tasks")  # what a wheel is built from
+
+
+def pip(*args: str, cwd: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pip", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The project built as a wheel from a clean copy of its sources, installed into a bare folder."""
+    root = tmp_path_factory.mktemp("packaging")
+    source = root / "source"
+    for name in SOURCES:  # a copy: the build writes build/ and *.egg-info beside the sources
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            source.mkdir(exist_ok=True)
+            shutil.copy(src, source / name)
+    pip("wheel", ".", "--no-deps", "--no-build-isolation", "--wheel-dir", str(root / "dist"), cwd=source)
+    (wheel,) = (root / "dist").glob("mannbench-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for expected in ("bench/commands/run.py", "bench/reports/table1.py", "bench/plots/figure2.py",
+                     "bench/benchmarks.yaml", "models/armin.py", "tasks/data.py"):
+        assert expected in names, f"{expected} missing from the wheel"
+    target = root / "site"
+    pip("install", "--no-deps", "--target", str(target), str(wheel), cwd=root)
+    return target
+
+
+def run_installed(target: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([str(target / "bin" / "bench"), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_installed_wheel_lists_and_runs_from_any_folder(installed, tmp_path):
+    where = subprocess.run([sys.executable, "-c", "import bench; print(bench.__file__)"], cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(installed)}, capture_output=True, text=True)
+    assert Path(where.stdout.strip()).is_relative_to(installed), where.stdout + where.stderr  # not the repository's
+
+    listed = run_installed(installed, tmp_path, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "armin-code" in listed.stdout and "table1" in listed.stdout and "figure2" in listed.stdout
+
+    ran = run_installed(installed, tmp_path, "run", "-m", "lstm", "-t", "copy", "-n", "3", "--val-every", "3", "-q",
+                        "-s", "model.hidden_size=8", "-s", "task.max_length=3", "-s", "train.val_batches=1",
+                        "-s", "train.inference_batches=1", "--out", "out")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert runs[["model", "task", "iterations_run"]].values.tolist() == [["lstm", "copy", 3]]
