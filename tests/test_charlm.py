@@ -142,7 +142,7 @@ def test_bench_run_charlm_end_to_end(tmp_path):
     out = tmp_path / "res"
     code = main(["run", "-m", "lstm,armin", "-t", "text-smoke", "--out", str(out), "-q",
                  "-s", f"task.text_file={text}", "-s", "task.tbptt_length=20", "-s", "model.hidden_size=16",
-                 "-s", "model.memory_slots=4", "-s", "model.memory_width=8", "-s", "train.epochs=2",
+                 "-s", "train.epochs=2",
                  "-s", "train.batch_size=8", "-s", "train.val_batch_size=2", "-s", "train.optimizer=adam",
                  "-s", "train.lr=0.01", "-s", "train.inference_batches=1"])
     assert code == 0

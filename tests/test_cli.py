@@ -70,6 +70,21 @@ def bad_yaml(tmp_path):
     return ["--config", str(path)]
 
 
+def cli(argv: list[str], capsys) -> tuple[int, list[str]]:
+    """``bench ARGV`` in this process: (exit code, lines on stderr). argparse's errors exit via SystemExit."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def assert_one_line_error(code: int, lines: list[str], message: str) -> None:
+    assert code == 2, lines
+    assert len(lines) == 1, lines
+    assert message in lines[0] and "Traceback" not in lines[0], lines[0]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -79,34 +94,78 @@ def bad_yaml(tmp_path):
         (["run", "-m", "armin", "-t", "copy", "-s", "model.memory_slots=0"], "memory_slots >= 1"),
         (["run", "-m", "armin", "-t", "copy", "-s", "model.colour=red"], "has no option(s) colour"),
         (["run", "-m", "armin", "-t", "copy", "-s", "task.min_length=9", "-s", "task.max_length=3"], "copy"),
-        (["run", "-m", "armin", "-t", "copy", "-n", "0"], "iterations must be a positive integer"),
-        (["run", "-m", "armin", "-t", "copy", "--seeds", "0"], "--seeds must be >= 1"),
+        (["run", "-m", "armin", "-t", "copy", "-n", "0"], "train.iterations=0: must be greater than or equal to 1"),
+        (["run", "-m", "armin", "-t", "copy", "--seeds", "0"], "--seeds: '0' is not valid: give an integer from 1"),
         (["run", "-m", "armin", "-t", "copy", "-s", "oops"], "expected SCOPE.NAME=VALUE"),
-        (["run", "-m", "armin", "-t", "copy", "-s", "train.lr=abc"], "train.lr must be a number (float), got 'abc'"),
-        (["run", "-m", "armin", "-t", "copy", "-s", "model.hidden_size=8.5"], "hidden_size must be an integer, got 8.5"),
-        (["run", "-m", "armin", "-t", "copy", "-s", "task.bits=many"], "task.bits must be a number (int)"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "train.lr=abc"], "train.lr='abc': must be a number"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "model.hidden_size=8.5"], "model.hidden_size=8.5: must be an integer"),
+        (["run", "-m", "armin", "-t", "copy", "-s", "task.bits=many"], "task.bits='many': must be an integer"),
         (["run", "-m", "armin", "-t", "copy", "--device", "cuda"], "no CUDA device"),
         (["run", "-m", "armin"], "give --models and --task, or --suite"),
         (["run", "--suite", "nope"], "unknown suite 'nope'"),
         (["run", "-m", "armin", "-t", "copy", "--jobs", "0"], "--jobs must be >= 1"),
         (["report", "table9"], "unknown report 'table9'"),
         (["frobnicate"], "invalid choice"),
+        # issue 15's small cases
+        (["run", "-m", "lstm", "-t", "copy", "--seed", "1e20"], "--seed: '1e20' is not valid: give an integer from 0 to"),
+        (["run", "-m", "lstm", "-t", "copy", "--seed", "100000000000000000000"], "--seed: '100000000000000000000'"),
+        (["profile", "-p", "ci", "--vocab", "1"], "--vocab: '1' is not valid: give an integer from 2"),
+        (["profile", "-p", "ci", "--hidden", "1000000000"], "model.hidden_size=1000000000: must be less than or equal"),
+        (["profile", "-p", "ci", "--hidden", "100000"], "has 40,025,800,050 weights and buffers; at most"),
+        (["profile", "-p", "ci", "--out", ""], "--out/-o: '' is not a folder name"),
+        (["report", "table1", "--out", ""], "--out/-o: '' is not a folder name"),
         ("BAD_YAML", "malformed YAML"),
         ("UNWRITABLE", "is not writable"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
     if args == "BAD_YAML":
         args = [*bad_yaml(tmp_path), "run", "-m", "armin", "-t", "copy"]
     elif args == "UNWRITABLE":
         blocker = tmp_path / "file"
         blocker.write_text("")
         args = ["run", "-m", "armin", "-t", "copy", "-n", "1", "--out", str(blocker / "sub")]
-    proc = bench(*args)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert message in lines[0] and "Traceback" not in proc.stderr
+    assert_one_line_error(*cli(args, capsys), message)
+
+
+def test_a_model_given_twice_runs_once_with_a_note(tmp_path, capsys):
+    code, lines = cli(["run", "-m", "lstm,lstm", "-t", "copy,copy", "-n", "2", "--out", str(tmp_path), *TINY], capsys)
+    assert code == 0, lines
+    assert "bench: note: model 'lstm' given 2 times; it runs once" in lines
+    assert "bench: note: task 'copy' given 2 times; it runs once" in lines
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == 1
+
+
+def error_rows(folder: Path) -> Path:
+    """A results folder whose only run ended in an error."""
+    row = {column: "" for column in RUN_COLUMNS} | {"model": "lstm", "task": "copy", "seed": 0, "status": "error",
+                                                    "error": "RuntimeError: boom"}
+    folder.mkdir()
+    pd.DataFrame([row], columns=list(RUN_COLUMNS)).to_csv(folder / "runs.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("report", ["table1", "table2", "table3"])
+@pytest.mark.parametrize("contents, message", [
+    (None, "no finished run in"),  # only error rows
+    ("", "is empty (no header, no rows)"),
+    (",".join(RUN_COLUMNS) + "\n", "no rows in runs.csv of"),
+])
+def test_report_on_results_without_a_finished_run_is_one_line(tmp_path, capsys, report, contents, message):
+    folder = error_rows(tmp_path / "res")
+    if contents is not None:
+        (folder / "runs.csv").write_text(contents)
+    assert_one_line_error(*cli(["report", report, "--in", str(folder), "--out", str(tmp_path / "o")], capsys), message)
+
+
+@pytest.mark.parametrize("command", [["report", "table1"], ["plot", "figure2"]])
+def test_report_or_plot_out_pointing_at_a_file_is_one_line(tmp_path, capsys, command):
+    folder = error_rows(tmp_path / "res")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("")
+    code, lines = cli([*command, "--in", str(folder), "--out", str(blocker)], capsys)
+    assert_one_line_error(code, lines, f"--out {blocker} is a file; give a folder")
+    assert blocker.read_text() == ""
 
 
 @register_task("test_nan_copy")

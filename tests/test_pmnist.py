@@ -186,7 +186,7 @@ def test_bench_run_pmnist_end_to_end(data_root, tmp_path):
     out = tmp_path / "res"
     code = main(["run", "-m", "lstm,armin", "-t", "pmnist", "--data-dir", str(data_root), "--out", str(out), "-q",
                  "-s", "task.verify=false", "-s", "task.val_size=10", "-s", "model.hidden_size=8",
-                 "-s", "model.memory_slots=4", "-s", "model.memory_width=4", "-s", "train.epochs=2",
+                 "-s", "train.epochs=2",
                  "-s", "train.batch_size=10", "-s", "train.val_batch_size=20", "-s", "train.optimizer=adam",
                  "-s", "train.test_every_epoch=true", "-s", "train.inference_batches=1", "--dtype", "float64"])
     assert code == 0

@@ -10,6 +10,7 @@ from typing import Callable
 
 from rich.console import Console
 
+from bench.commands._arguments import folder
 from bench.config import ConfigError
 
 
@@ -22,7 +23,7 @@ def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
         parser.add_argument("name", help=f"which {kind} (see bench list)")
         parser.add_argument("--in", "-i", dest="inputs", action="append", type=Path,
                             help="results folder or CSV (repeatable; default results/)")
-        parser.add_argument("--out", "-o", type=Path, help="folder to write (default: the first input folder)")
+        parser.add_argument("--out", "-o", type=folder, help="folder to write (default: the first input folder)")
 
     def main(args: argparse.Namespace, console: Console) -> int:
         builders = getattr(importlib.import_module(module_name), attribute)
@@ -30,6 +31,8 @@ def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
             raise ConfigError(f"unknown {kind} {args.name!r}; valid: {', '.join(sorted(builders))}")
         inputs = args.inputs or [Path("results")]
         out = args.out or (inputs[0] if inputs[0].suffix != ".csv" else inputs[0].parent)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} is a file; give a folder to write the {kind} into")
         for path in builders[args.name](inputs, out, console):
             console.print(f"wrote {path}")
         return 0

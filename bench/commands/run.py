@@ -23,15 +23,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.config import (
+    MAX_SEED,
+    MAX_SEEDS,
     ConfigError,
     RunSpec,
     expand_runs,
     load_config,
     merge_overrides,
     parse_overrides,
+    seed_list,
     split_names,
     suite,
 )
+from bench.commands._arguments import folder, integer
 from tasks.data import DATA_ENV
 
 NAME = "run"
@@ -52,13 +56,13 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--models", "-m", help="comma-separated model presets, e.g. armin,lstm")
     run.add_argument("--task", "--tasks", "-t", dest="tasks", help="comma-separated task presets, e.g. copy")
     run.add_argument("--iterations", "-n", type=int, help="iteration budget per run (default from benchmarks.yaml)")
-    run.add_argument("--seeds", type=int, help="number of seeds per (model, task) (default 1, or the suite's)")
-    run.add_argument("--seed", type=int, default=0, help="first seed (default 0); seeds are SEED..SEED+N-1")
+    run.add_argument("--seeds", type=integer(1, MAX_SEEDS), help="number of seeds per (model, task) (default 1, or the suite's)")
+    run.add_argument("--seed", type=integer(0, MAX_SEED), default=0, help="first seed (default 0); seeds are SEED..SEED+N-1")
     run.add_argument("--batch-size", type=int, help="training batch size (default 1, as the paper)")
     run.add_argument("--val-every", type=int, help="validate every K iterations")
     run.add_argument("--device", help="cpu, cuda or cuda:N")
     run.add_argument("--dtype", choices=("float32", "float64"), help="parameter and data precision")
-    run.add_argument("--out", "-o", type=Path, default=DEFAULT_OUT, help="results folder (default results/)")
+    run.add_argument("--out", "-o", type=folder, default=DEFAULT_OUT, help="results folder (default results/)")
     run.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel processes (threads split between them)")
     run.add_argument("--resume", action="store_true", help="skip runs that already have a finished row in OUT/runs.csv")
     run.add_argument(
@@ -88,13 +92,11 @@ def specs_from_args(args: argparse.Namespace, config: dict[str, Any]) -> list[Ru
     if getattr(args, "data_dir", None) is not None:  # read by tasks/data.py, here and in --jobs workers
         os.environ[DATA_ENV] = str(args.data_dir)
     n_seeds = args.seeds if args.seeds is not None else base["seeds"]
-    if n_seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {n_seeds}")
+    seeds = seed_list(args.seed, n_seeds)
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     model_names = split_names(args.models) or base["models"]
     task_names = split_names(args.tasks) or base["tasks"]
-    seeds = list(range(args.seed, args.seed + n_seeds))
     return expand_runs(config, model_names, task_names, seeds, overrides)
 
 

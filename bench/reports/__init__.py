@@ -36,13 +36,22 @@ def read_csvs(inputs: list[Path], filename: str) -> pd.DataFrame:
             candidate = path.parent / filename
         if not candidate.is_file():
             raise ConfigError(f"no {filename} in {path}")
-        frames.append(pd.read_csv(candidate))
+        try:
+            frames.append(pd.read_csv(candidate))
+        except pd.errors.EmptyDataError:
+            raise ConfigError(f"{candidate} is empty (no header, no rows)") from None
     if not frames:
         raise ConfigError("no results given")
     df = pd.concat(frames, ignore_index=True)
+    where = ", ".join(str(p) for p in inputs)
+    if df.empty:
+        raise ConfigError(f"no rows in {filename} of {where}")
+    if filename == "runs.csv" and "status" in df.columns and df.status.eq(ERROR_STATUS).all():
+        raise ConfigError(f"no finished run in {where}: all {len(df)} row(s) are errors (see their error column)")
     return distinguish_configurations(df) if filename == "runs.csv" else df
 
 
+ERROR_STATUS = "error"  # a run that failed: nothing to report
 CONFIGURATION_COLUMNS = ("model_options", "dtype")  # what makes two runs of one preset different models
 
 
