@@ -463,16 +463,17 @@ def expand_runs(
     return specs
 
 
-def check_options(registry, kind: str, name: str, cls: str, options: dict[str, Any]) -> dict[str, Any]:
+def check_options(registry, kind: str, name: str, cls: str, options: dict[str, Any], scope: str = "") -> dict[str, Any]:
     """``options`` of preset ``name`` (class ``cls``) checked against the class's config dataclass and
-    converted (numbers written as text made numbers, so rows and fingerprints hold numbers)."""
+    converted (numbers written as text made numbers, so rows and fingerprints hold numbers). ``scope``:
+    where the options are written (default ``kind``: ``model.hidden_size``)."""
     config_class = registry[cls].config_class
     fields = [f.name for f in dataclasses.fields(config_class)]
     unknown = [k for k in options if k not in fields]
     if unknown:
         raise ConfigError(f"{kind} {name!r} has no option(s) {', '.join(unknown)} (= {_shown(options[unknown[0]])}); "
                           f"valid: {', '.join(sorted(fields))}")
-    return checked_options(config_class, options, kind)
+    return checked_options(config_class, options, scope or kind)
 
 
 def build(builder, kind: str, name: str, cls: str, options: dict[str, Any]):
@@ -501,8 +502,8 @@ def check_model(name: str, cls: str, options: dict[str, Any]) -> dict[str, Any]:
     layer = options.get("layer", fields["layer"].default) if {"layer", "layer_options"} <= fields.keys() else None
     layer_options = options.get("layer_options", {})
     if layer in registry:  # a stack of another model's layers: the layers' options are checked as theirs
-        options["layer_options"] = layer_options = check_options(registry, "model", f"{name}'s layer {layer}", layer,
-                                                                 layer_options)
+        options["layer_options"] = layer_options = check_options(registry, "layer", layer, layer, layer_options,
+                                                                 "model.layer_options")
         memory_owner, owner = registry[layer].config_class, layer
     else:
         memory_owner, owner = registry[cls].config_class, cls
