@@ -23,7 +23,10 @@ register_report = REPORTS.register  # function decorator: @register_report("tabl
 
 def paper_table(name: str) -> pd.DataFrame:
     """One of the paper's tables from results/paper/ (comment lines skipped)."""
-    return pd.read_csv(PAPER_DIR / f"{name}.csv", comment="#")
+    path = PAPER_DIR / f"{name}.csv"
+    if not path.is_file():  # an installed wheel has no results/: reports run from a checkout
+        raise ConfigError(f"the paper's table {path} is missing; run bench report from a checkout of the repository")
+    return pd.read_csv(path, comment="#")
 
 
 def read_csvs(inputs: list[Path], filename: str) -> pd.DataFrame:
