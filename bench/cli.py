@@ -55,7 +55,10 @@ def build_parser() -> tuple[Parser, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser, handlers = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0), or a usage error already printed in one line (2)
+        return exit_.code
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
