@@ -55,10 +55,7 @@ def build_parser() -> tuple[Parser, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser, handlers = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0), or a usage error already printed in one line (2)
-        return exit_.code
+    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
