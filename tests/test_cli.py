@@ -60,9 +60,11 @@ def test_list_and_help(capsys):
     out = capsys.readouterr().out
     assert "armin" in out and "priority_sort" in out and "table1" in out and "figure2" in out
     for args in (["--help"], ["run", "--help"], ["list", "--help"]):
-        assert main(args) == 0
-        assert "usage: bench" in capsys.readouterr().out
-    main(["run", "--help"])
+        with pytest.raises(SystemExit) as exit_:  # argparse prints the help and exits
+            main(args)
+        assert exit_.value.code == 0 and "usage: bench" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
     assert "--iterations" in capsys.readouterr().out
 
 

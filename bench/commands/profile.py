@@ -30,6 +30,7 @@ HELP = "measure speed (chars/s) and peak memory per model and size (Figure 3, Ta
 DEFAULT_OUT = Path("results/profile")
 MB = 2**20
 MIN_VOCAB = 2  # a next-character task needs two characters at least
+# upper bounds here; a 0 goes on to the profile's own check, which says what each value is for
 MAX_STEPS = MAX_BATCH = 65_536  # one segment's time steps, sequences (their product is bounded by memory)
 MAX_REPEATS = 10_000
 MAX_THREADS = 1024
@@ -41,11 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", "-m", help="comma-separated model presets, e.g. lstm,armin")
     parser.add_argument("--hidden", help="comma-separated hidden sizes d_h, e.g. 100,200,400,800")
     parser.add_argument("--mode", dest="modes", help="train, infer or train,infer")
-    parser.add_argument("--tbptt", type=integer(1, MAX_STEPS), help="time steps per segment (truncated BPTT length)")
-    parser.add_argument("--batch-size", type=integer(1, MAX_BATCH), help="sequences per segment")
+    parser.add_argument("--tbptt", type=integer(0, MAX_STEPS), help="time steps per segment (truncated BPTT length)")
+    parser.add_argument("--batch-size", type=integer(0, MAX_BATCH), help="sequences per segment")
     parser.add_argument("--vocab", type=integer(MIN_VOCAB, MAX_SIZE), help="characters in the synthetic stream (default 50, as PTB)")
-    parser.add_argument("--repeats", type=integer(1, MAX_REPEATS), help="timed steps per (model, mode); the median is reported")
-    parser.add_argument("--warmup", type=integer(1, MAX_REPEATS), help="untimed steps first (peak memory is tracked over them)")
+    parser.add_argument("--repeats", type=integer(0, MAX_REPEATS), help="timed steps per (model, mode); the median is reported")
+    parser.add_argument("--warmup", type=integer(0, MAX_REPEATS), help="untimed steps first (peak memory is tracked over them)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: benchmarks.yaml training.device)")
     parser.add_argument("--threads", type=integer(0, MAX_THREADS), help="torch threads (default: benchmarks.yaml training.threads)")
     parser.add_argument("--set", "-s", dest="options", action="append", metavar="SCOPE.NAME=VALUE",
