@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "benchmarks.yaml"
 SCOPES = ("model", "task", "train")  # prefixes of --set KEY=VALUE
 # training options that do not change what a run learns (left out of the spec fingerprint)
 RUN_LOCATION_OPTIONS = ("device", "threads", "inference_batches", "output_dir", "checkpoint_every")
+# training options added after results were recorded: in the fingerprint only when set away from
+# these defaults, so the fingerprints of earlier runs (and --resume on their folders) stay valid
+LATER_OPTION_DEFAULTS = {"divergence_factor": 100.0, "divergence_patience": 3}
 SUITE_KEYS = ("description", "models", "tasks", "seeds", "model", "task", "train")
 
 
@@ -66,7 +70,7 @@ class TrainConfig:
     device: str = "cpu"
     dtype: str = "float32"
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default (batch-1 CPU runs are fastest with 1)
-    # --- epoch-based real-data tasks (the "stream" loop, bench/stream_trainer.py); the defaults change nothing else
+    # --- epoch-based real-data tasks (the "stream" loop, bench/training/stream.py); the defaults change nothing else
     epochs: int = 0  # epoch budget; 0: none (the iteration budget alone ends the run)
     clip_norm: float = 0.0  # gradient clipping by global norm; 0 disables (the authors' pMNIST code clips by norm)
     lr_schedule: str = "constant"  # constant | plateau: x lr_decay after lr_patience epochs without a better
@@ -78,7 +82,10 @@ class TrainConfig:
     temperature_unit: str = "iteration"  # what inverse_temperature.every counts: iteration | epoch
     test_every_epoch: bool = False  # also evaluate the test split after each epoch (in epochs.csv)
     output_dir: str = ""  # folder for checkpoints/ and epochs.csv; "" writes neither (bench run sets it to --out)
-    checkpoint_every: int = 0  # iterations between mid-epoch checkpoints; 0: at the end of each epoch only
+    # --- both loops (bench/training/): checkpoints a killed run continues from, the divergence rule
+    checkpoint_every: int = 1000  # iterations between checkpoints; 0: none (stream: at the end of each epoch only)
+    divergence_factor: float = 100.0  # diverged: validation loss above this x the untrained model's (divergence.py) ...
+    divergence_patience: int = 3  # ... for this many validations in a row; 0: only NaN/inf losses count
 
     OPTIMIZERS = ("rmsprop", "adam")
     DTYPES = ("float32", "float64")
@@ -102,11 +109,13 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
         if self.inverse_temperature.every < 1:
             raise ConfigError("train.inverse_temperature.every must be >= 1")
-        for name in ("epochs", "lr_patience", "early_stopping_patience", "checkpoint_every"):
+        for name in ("epochs", "lr_patience", "early_stopping_patience", "checkpoint_every", "divergence_patience"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if not isinstance(self.lr_step_epochs, int) or self.lr_step_epochs < 1:
             raise ConfigError(f"train.lr_step_epochs must be a positive integer, got {self.lr_step_epochs!r}")
+        if not 1 < self.divergence_factor < math.inf:
+            raise ConfigError(f"train.divergence_factor must be a finite number > 1, got {self.divergence_factor}")
         if self.clip_norm < 0:
             raise ConfigError(f"train.clip_norm must be >= 0, got {self.clip_norm}")
         if self.lr_schedule not in self.LR_SCHEDULES:
@@ -170,7 +179,8 @@ class RunSpec:
     def spec_hash(self) -> str:
         """Fingerprint of everything that defines the run's result (not where or how fast it runs):
         ``--resume`` skips a run only if a finished row has the same fingerprint."""
-        train = {k: v for k, v in self.train.to_dict().items() if k not in RUN_LOCATION_OPTIONS}
+        train = {k: v for k, v in self.train.to_dict().items()
+                 if k not in RUN_LOCATION_OPTIONS and LATER_OPTION_DEFAULTS.get(k, object()) != v}
         blob = json.dumps([self.model_class, self.model_options, self.task_class, self.task_options, train, self.seed],
                           sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
