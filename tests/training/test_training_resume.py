@@ -172,3 +172,19 @@ def test_the_runner_resumes_a_killed_run_from_the_checkpoint_of_its_spec_hash(tm
     resumed_curve = curves[curves.run_id == resumed["run_id"]]
     straight_curve = pd.read_csv(tmp_path / "a" / "curves.csv")
     assert resumed_curve.val_loss.tolist() == straight_curve.val_loss.tolist()  # the whole curve under the new run
+
+
+def test_the_stream_loop_names_its_checkpoints_by_the_spec_hash_too(tmp_path):
+    """One fingerprint per run: the epoch-based run's checkpoints carry the RunSpec's spec_hash."""
+    text = tmp_path / "text.txt"
+    text.write_bytes(b"the quick brown fox jumps over the lazy dog; " * 12)
+    out = tmp_path / "out"
+    overrides = parse_overrides([f"task.text_file={text}", "task.tbptt_length=40", "model.hidden_size=8",
+                                 "train.epochs=1", "train.batch_size=4", "train.val_batch_size=2",
+                                 "train.inference_batches=0", f"train.output_dir={out}"])
+    [run] = expand_runs(load_config(), ["lstm"], ["text-smoke"], [0], overrides)
+    row = execute(run, ResultsStore(out))
+    assert row["status"] == "unsolved"
+    assert row["checkpoint"] == str(out / "checkpoints" / f"lstm-charlm-s0-{run.spec_hash}.best.pt")
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        f"lstm-charlm-s0-{run.spec_hash}.best.pt", f"lstm-charlm-s0-{run.spec_hash}.last.pt"]
