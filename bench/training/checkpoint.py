@@ -12,8 +12,10 @@ over the old checkpoint; a reader sees the old file or the new one, never half o
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +60,17 @@ class CheckpointFile:
         save_atomic({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, **content}, self.path)
 
     def load(self, device: torch.device) -> dict[str, Any] | None:
-        """The checkpoint if it exists and belongs to this run (same format and fingerprint), else None."""
+        """The checkpoint if it exists, can be read and belongs to this run (same format and
+        fingerprint), else None (the run then trains afresh and overwrites it)."""
         if not self.path.is_file():
             return None
-        checkpoint = torch.load(self.path, map_location=device, weights_only=True)
-        ok = checkpoint.get("format") == CHECKPOINT_FORMAT and checkpoint.get("fingerprint") == self.fingerprint
+        try:
+            checkpoint = torch.load(self.path, map_location=device, weights_only=True)
+        except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
+            warnings.warn(f"ignoring unreadable checkpoint {self.path}: {type(err).__name__}: {err}", stacklevel=2)
+            return None
+        ok = (isinstance(checkpoint, dict) and checkpoint.get("format") == CHECKPOINT_FORMAT
+              and checkpoint.get("fingerprint") == self.fingerprint)
         return checkpoint if ok else None
 
     def delete(self) -> None:

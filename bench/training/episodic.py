@@ -108,8 +108,8 @@ def train(
     if saved is not None:  # continue the run that stopped
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        train_gen.set_state(saved["train_generator"])
-        val_gen.set_state(saved["val_generator"])
+        train_gen.set_state(saved["train_generator"].cpu())  # loaded onto the model's device
+        val_gen.set_state(saved["val_generator"].cpu())
         set_rng_state(saved["rng"], device)
         done, loss_sum, loss_count = saved["iteration"], saved["loss_sum"], saved["loss_count"]
         divergence.load_state(saved["divergence"])

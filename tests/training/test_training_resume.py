@@ -188,3 +188,14 @@ def test_the_stream_loop_names_its_checkpoints_by_the_spec_hash_too(tmp_path):
     assert row["checkpoint"] == str(out / "checkpoints" / f"lstm-charlm-s0-{run.spec_hash}.best.pt")
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
         f"lstm-charlm-s0-{run.spec_hash}.best.pt", f"lstm-charlm-s0-{run.spec_hash}.last.pt"]
+
+
+def test_an_unreadable_checkpoint_is_ignored_with_a_warning(tmp_path):
+    model, task = armin_on_copy()
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / f"armin-copy-s3-{FP}.last.pt").write_bytes(b"not a checkpoint")
+    seen = []
+    with pytest.warns(UserWarning, match="ignoring unreadable checkpoint"):
+        train(model, task, config(tmp_path, iterations=12), seed=3, fingerprint=FP, on_iteration=lambda i, loss: seen.append(i))
+    assert seen == list(range(1, 13)) and not any(folder.iterdir())
