@@ -9,7 +9,7 @@ Checking (pydantic), all before any run starts:
   model of at most ``MAX_MODEL_NUMBERS`` weights and buffers (built on PyTorch's meta device, which
   allocates nothing); then the class's own ``validate`` (ranges that depend on each other);
 - options a run would ignore are errors: memory sizes for a model without a memory, training options
-  the run's training loop does not read (``LOOP_ONLY_OPTIONS``), RMSprop's options with Adam, the
+  the run's training loop does not read (``bench.training.USED_OPTIONS``), RMSprop's options with Adam, the
   options of a learning-rate schedule that is not the one chosen.
 
 Merging: one rule for every scope (model, task, train). A preset (or the ``training:`` defaults), then
@@ -44,6 +44,9 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "benchmarks.yaml"  # pac
 SCOPES = ("model", "task", "train")  # prefixes of --set KEY=VALUE
 # training options that do not change what a run learns (left out of the spec fingerprint)
 RUN_LOCATION_OPTIONS = ("device", "threads", "inference_batches", "output_dir", "checkpoint_every")
+# training options added after results were recorded: in the fingerprint only when set away from
+# these defaults, so the fingerprints of earlier runs (and --resume on their folders) stay valid
+LATER_OPTION_DEFAULTS = {"divergence_factor": 100.0, "divergence_patience": 3}
 SUITE_KEYS = ("description", "models", "tasks", "seeds", "model", "task", "train")
 MAX_SIZE = 10_000_000  # largest size or count option (hidden size, sequence length, images...)
 MAX_MODEL_NUMBERS = 1_000_000_000  # weights + buffers of one model: 4 GB in float32 before gradients and optimiser
@@ -189,7 +192,7 @@ class TrainConfig:
     device: StrictStr = "cpu"
     dtype: Dtype = "float32"
     threads: Count = 0  # torch intra-op threads; 0 keeps torch's default (batch-1 CPU runs are fastest with 1)
-    # --- epoch-based real-data tasks (the "stream" loop, bench/stream_trainer.py); the defaults change nothing else
+    # --- epoch-based real-data tasks (the "stream" loop, bench/training/stream.py); the defaults change nothing else
     epochs: Count = 0  # epoch budget; 0: none (the iteration budget alone ends the run)
     clip_norm: NonNegative = 0.0  # gradient clipping by global norm; 0 disables (the authors' pMNIST code clips by norm)
     lr_schedule: LrSchedule = "constant"  # constant | plateau: x lr_decay after lr_patience epochs without a better
@@ -201,7 +204,10 @@ class TrainConfig:
     temperature_unit: TemperatureUnit = "iteration"  # what inverse_temperature.every counts: iteration | epoch
     test_every_epoch: StrictBool = False  # also evaluate the test split after each epoch (in epochs.csv)
     output_dir: StrictStr = ""  # folder for checkpoints/ and epochs.csv; "" writes neither (bench run sets it to --out)
-    checkpoint_every: Count = 0  # iterations between mid-epoch checkpoints; 0: at the end of each epoch only
+    # --- both loops (bench/training/): checkpoints a killed run continues from, the divergence rule
+    checkpoint_every: Count = 1000  # iterations between checkpoints; 0: none (stream: at the end of each epoch only)
+    divergence_factor: PositiveNumber = 100.0  # diverged: validation loss above this x the untrained model's (divergence.py) ...
+    divergence_patience: Count = 3  # ... for this many validations in a row; 0: only NaN/inf losses count
 
     OPTIMIZERS = typing.get_args(Optimizer)
     DTYPES = typing.get_args(Dtype)
@@ -214,6 +220,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr_decay={self.lr_decay}: must be in (0, 1]")
         if self.device not in ("cpu", "cuda") and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
             raise ConfigError(f"train.device={self.device!r}: must be cpu, cuda or cuda:N")
+        if not self.divergence_factor > 1:
+            raise ConfigError(f"train.divergence_factor={self.divergence_factor}: must be a finite number > 1")
         if self.device.startswith("cuda"):
             import torch
 
@@ -234,19 +242,17 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# Training options that only one loop reads (a task picks its loop: ``Task.trainer``). A run whose loop
-# does not read an option must leave it as the ``training:`` defaults have it: never accepted and ignored.
-LOOP_ONLY_OPTIONS = {
-    "episodic": ("val_every", "val_batches", "solved_threshold", "solved_max_fraction_above", "stop_when_solved"),
-    "stream": ("epochs", "clip_norm", "lr_schedule", "lr_decay", "lr_patience", "lr_step_epochs",
-               "early_stopping_patience", "temperature_unit", "test_every_epoch"),
-}
-
-
 def unread_train_options(cfg: TrainConfig, loop: str) -> dict[str, str]:
-    """Options that a run of training loop ``loop`` with ``cfg`` does not read -> who reads them."""
-    unread = {name: f"only the {other} training loop reads it" for other, names in LOOP_ONLY_OPTIONS.items()
-              if other != loop and loop in LOOP_ONLY_OPTIONS for name in names}
+    """Options that a run of training loop ``loop`` with ``cfg`` does not read -> who reads them. A run
+    must leave those as the ``training:`` defaults have them: never accepted and ignored. Each loop
+    declares what it reads where it is registered (``bench.training.USED_OPTIONS``)."""
+    from bench.training import USED_OPTIONS  # here, not at the top: bench.training imports this module
+
+    unread = {}
+    if loop in USED_OPTIONS:
+        for name in set().union(*USED_OPTIONS.values()) - USED_OPTIONS[loop]:
+            readers = " and ".join(sorted(other for other, used in USED_OPTIONS.items() if name in used))
+            unread[name] = f"only the {readers} training loop reads it"
     if cfg.optimizer != "rmsprop":
         unread.update(alpha="only optimizer rmsprop reads it", momentum="only optimizer rmsprop reads it")
     if cfg.lr_schedule != "plateau":
@@ -288,7 +294,8 @@ class RunSpec:
     def spec_hash(self) -> str:
         """Fingerprint of everything that defines the run's result (not where or how fast it runs):
         ``--resume`` skips a run only if a finished row has the same fingerprint."""
-        train = {k: v for k, v in self.train.to_dict().items() if k not in RUN_LOCATION_OPTIONS}
+        train = {k: v for k, v in self.train.to_dict().items()
+                 if k not in RUN_LOCATION_OPTIONS and LATER_OPTION_DEFAULTS.get(k, object()) != v}
         blob = json.dumps([self.model_class, self.model_options, self.task_class, self.task_options, train, self.seed],
                           sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]

@@ -6,15 +6,23 @@
   also ``saved_tensor_bytes``: the bytes of tensors autograd saves for backward in one training
   forward on the task's longest batch. It is the same on every run of the same code and sizes, so CI
   can compare memory exactly.
+
+Measuring must not change what is measured: every probe that runs the model (``saved_tensor_bytes``,
+``inference_throughput``) runs on random states of its own (``own_rng``), so a run's training draws
+the same random numbers with or without the probe, and its call sites need no care.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import random
 import resource
 import sys
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
+import numpy as np
 import psutil
 import torch
 
@@ -61,6 +69,31 @@ class PeakMemory:
         return self.rss_peak - self.rss_start
 
 
+@contextlib.contextmanager
+def own_rng(device: torch.device) -> Iterator[None]:
+    """Run the body on the current random states and put them back afterwards: torch's CPU generator
+    (and ``device``'s CUDA generator), Python's ``random`` and numpy's global generator."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+def _probe(fn):
+    """Decorate a probe ``fn(model, ...)``: it runs inside ``own_rng`` on the model's device."""
+
+    @functools.wraps(fn)
+    def wrapper(model: RecurrentModel, *args, **kwargs):
+        with own_rng(next(model.parameters()).device):
+            return fn(model, *args, **kwargs)
+
+    return wrapper
+
+
+@_probe
 def saved_tensor_bytes(model: RecurrentModel, task: Task, batch_size: int) -> int:
     """Bytes of distinct storages autograd saves for backward in one training forward + loss on
     ``task.max_batch(batch_size)``. Deterministic for given code, sizes and dtype."""
@@ -88,6 +121,7 @@ def saved_bytes(compute: Callable[[], object]) -> int:
     return sum(storages.values())
 
 
+@_probe
 @torch.no_grad()
 def inference_throughput(model: RecurrentModel, task: Task, batch_size: int, batches: int) -> tuple[float | None, str]:
     """Time steps x batch per second of ``forward`` in inference mode (``model.eval()``, no grad),

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from bench.config import ConfigError, TrainConfig, _check_model, _deep_merge, _preset, split_names
 from bench.profiler import PeakMemory, saved_tensor_bytes, synchronize
 from bench.results import RUN_COLUMNS, ResultsStore, environment, utc_now
-from bench.trainer import DTYPES, make_optimizer
+from bench.training import DTYPES, make_optimizer
 from models import MODEL_REGISTRY, RecurrentModel, build_model, detach_state
 from tasks.base import Batch, Task, TaskConfig
 

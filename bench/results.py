@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import torch
 
 from bench.config import ConfigError
+from bench.status import FINISHED  # statuses --resume treats as done ("error" is retried)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,14 +43,14 @@ RUN_COLUMNS: dict[str, str] = {
     "final_val_loss": "mean validation loss of the last `solved_window` validations (the paper's figure for unsolved runs)",
     "last_val_loss": "last validation loss",
     "best_val_loss": "lowest validation loss",
-    "diverged_at": "iteration at which the loss became NaN/inf (empty otherwise)",
+    "diverged_at": "iteration at which the divergence rule fired: a NaN/inf loss, or the validation loss far above the untrained model's (empty otherwise)",
     "metric_name": "task metric reported on the test split (e.g. test_accuracy, test_bpc); empty for algorithmic tasks",
     "metric_value": "value of metric_name (best-validation checkpoint)",
     "best_val_metric": "best validation value of the task metric",
     "epochs_run": "epochs trained (epoch-based tasks)",
     "data": "data actually used (dataset name and files/checksums), for real-data tasks",
     "checkpoint": "path of the saved checkpoint, if any",
-    "error": "exception message for status=error",
+    "error": "exception message for status=error; for status=diverged, the rule that fired with its numbers",
     "time_to_solve_s": "training time (excl. validation) until solved, seconds",
     "train_time_s": "time in training iterations only: batch generation, forward, backward, clipping, optimiser step",
     "val_time_s": "time in validation (inference mode, no grad)",
@@ -217,8 +218,6 @@ class ResultsStore:
     def append_curve(self, rows: list[dict[str, Any]]) -> None:
         self._append(self.curves_path, CURVE_COLUMNS, rows)
 
-
-FINISHED = ("solved", "unsolved", "diverged")  # statuses --resume treats as done ("error" is retried)
 
 
 def finished_spec_hashes(out_dir: str | Path) -> set[str]:

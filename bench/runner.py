@@ -22,8 +22,7 @@ import torch
 from bench.config import RunSpec
 from bench.profiler import PeakMemory, inference_throughput, saved_tensor_bytes
 from bench.results import ResultsStore, environment, utc_now
-from bench.trainer import DTYPES, TRAINERS, TrainOutcome, ValidationPoint
-import bench.stream_trainer  # noqa: F401  registers the "stream" loop
+from bench.training import DTYPES, TRAINERS, TrainOutcome, ValidationPoint
 from models import build_model
 from tasks import build_task
 
@@ -84,7 +83,7 @@ def execute(spec: RunSpec, store: ResultsStore, on_progress: ProgressHook | None
                 on_point(spec, point)
 
         train = TRAINERS[getattr(task, "trainer", "episodic")]
-        outcome = train(model, task, cfg, spec.seed, on_iteration, on_validation)
+        outcome = train(model, task, cfg, spec.seed, on_iteration, on_validation, fingerprint=spec.spec_hash)
         row.update(_outcome_columns(outcome, cfg.solved_window))
         row.update(outcome.extra)
         row["infer_steps_per_s"], row["infer_path"] = inference_throughput(model, task, cfg.batch_size, cfg.inference_batches)
@@ -106,6 +105,7 @@ def _outcome_columns(outcome: TrainOutcome, window: int) -> dict[str, Any]:
         "last_val_loss": losses[-1] if losses else None,
         "best_val_loss": min(losses) if losses else None,
         "diverged_at": outcome.diverged_at,
+        "error": outcome.diverged_reason,  # why the run diverged (the exception for error rows)
         "time_to_solve_s": outcome.time_to_solve_s,
         "train_time_s": outcome.train_time_s,
         "val_time_s": outcome.val_time_s,

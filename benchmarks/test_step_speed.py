@@ -15,7 +15,7 @@ import torch
 
 from bench.config import expand_runs, load_config, suite
 from bench.profiling import MODES, StepRunner
-from bench.trainer import make_optimizer
+from bench.training import make_optimizer
 from models import build_model
 from tasks import build_task
 

@@ -1,5 +1,5 @@
 """What the real-data tasks (pMNIST, character-level language modelling) share: the interface the
-epoch-based "stream" training loop (bench/stream_trainer.py) uses, on top of ``Task``.
+epoch-based "stream" training loop (bench/training/stream.py) uses, on top of ``Task``.
 
     for batch in task.batches("train", batch_size, generator):   # one epoch, in training order
         ...                                                      # "valid" / "test": the whole split, in order

@@ -57,7 +57,7 @@ class Task:
     config_class: ClassVar[type[TaskConfig]] = TaskConfig
     registry_name: ClassVar[str] = ""
     loss_kind: ClassVar[str] = "bce"  # "bce": sigmoid outputs, bits; "ce": softmax over classes
-    trainer: ClassVar[str] = "episodic"  # training loop in bench.trainer.TRAINERS
+    trainer: ClassVar[str] = "episodic"  # training loop in bench.training.TRAINERS
 
     def __init__(self, config: TaskConfig):
         config.validate()

@@ -15,7 +15,7 @@ from torch import nn
 
 from tasks import data
 from bench.cli import main
-from bench.stream_trainer import evaluate
+from bench.training.stream import evaluate
 from models.base import ModelConfig, RecurrentModel
 from tasks import build_task
 from tasks.charlm import stream_layout, window_mask

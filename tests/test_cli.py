@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from bench.cli import main
@@ -174,13 +175,13 @@ def test_report_or_plot_out_pointing_at_a_file_is_one_line(tmp_path, capsys, com
 
 @register_task("test_nan_copy")
 class NaNCopy(CopyTask):
-    """Copy whose loss turns NaN at the 5th call (the memory probe makes call 1, so training
-    iteration 4): a run that diverges."""
+    """Copy whose loss turns NaN at the 5th call with gradients (the memory probe makes call 1, so
+    training iteration 4; validations do not count): a run that diverges."""
 
     calls = 0
 
     def loss(self, logits, batch):
-        NaNCopy.calls += 1
+        NaNCopy.calls += torch.is_grad_enabled()
         value = super().loss(logits, batch)
         return value * math.nan if NaNCopy.calls == 5 else value
 

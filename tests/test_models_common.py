@@ -128,10 +128,10 @@ def test_step_by_step_equals_forward(name):
 
 @pytest.mark.parametrize("name", ALL)
 def test_short_copy_training_with_the_real_trainer_stays_finite(name):
-    """300 iterations of a short copy task through bench.trainer (RMSprop, clipping, annealed 1/tau)
+    """300 iterations of a short copy task through bench.training.episodic (RMSprop, clipping, annealed 1/tau)
     at a raised learning rate: never diverges, weights stay finite."""
     from bench.config import TrainConfig
-    from bench.trainer import train
+    from bench.training.episodic import train
     from tasks import build_task
 
     torch.manual_seed(0)

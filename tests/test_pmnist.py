@@ -207,7 +207,7 @@ def test_real_fashion_mnist_files_verify_and_train(monkeypatch):
     """On the real files where the system has them: the published checksums hold, the splits have the
     published sizes, and a short permuted-Fashion-MNIST training runs to a test accuracy."""
     from bench.config import TrainConfig
-    from bench.stream_trainer import train_stream
+    from bench.training.stream import train_stream
     from models import build_model
 
     monkeypatch.delenv(data.DATA_ENV, raising=False)

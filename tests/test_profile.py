@@ -21,7 +21,7 @@ from bench.profiling import (
     time_interleaved,
     timing_columns,
 )
-from bench.trainer import make_optimizer
+from bench.training import make_optimizer
 from bench.config import TrainConfig
 from models import build_model
 

@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from bench import stream_trainer
 from tasks import data
 from bench.config import TrainConfig
-from bench.stream_trainer import RunFiles, train_stream
-from bench.trainer import TRAINERS
+from bench.training import TRAINERS, stream as stream_trainer
+from bench.training.stream import train_stream
 from models import build_model
 from tasks import build_task
 from test_pmnist import make_tiny_mnist
@@ -32,6 +31,9 @@ def armin(task, seed=0):
     torch.manual_seed(seed)
     return build_model("armin", input_size=task.input_size, output_size=task.output_size, hidden_size=8,
                        memory_slots=3, memory_width=4)
+
+
+FP = "0123456789ab"  # the run's fingerprint (RunSpec.spec_hash in a sweep): names its checkpoints
 
 
 def config(**options):
@@ -100,18 +102,19 @@ def test_resume_mid_epoch_reproduces_the_uninterrupted_run(tmp_path):
     task = text_task(tmp_path)
     options = dict(epochs=2, checkpoint_every=4, lr_schedule="step", lr_decay=0.5)
     straight_model = armin(task)
-    straight = train_stream(straight_model, task, config(output_dir=str(tmp_path / "a"), **options), seed=3)
+    straight = train_stream(straight_model, task, config(output_dir=str(tmp_path / "a"), **options), seed=3, fingerprint=FP)
 
     def crash_at_30(iteration, loss):
         if iteration == 30:  # in the second epoch, after the checkpoint of iteration 28
             raise Crash
 
     with pytest.raises(Crash):
-        train_stream(armin(task), task, config(output_dir=str(tmp_path / "b"), **options), seed=3, on_iteration=crash_at_30)
+        train_stream(armin(task), task, config(output_dir=str(tmp_path / "b"), **options), seed=3, on_iteration=crash_at_30,
+                     fingerprint=FP)
     seen, curve = [], []
     resumed_model = armin(task)  # a fresh process: new weights, which the checkpoint replaces
     resumed = train_stream(resumed_model, task, config(output_dir=str(tmp_path / "b"), **options), seed=3,
-                           on_iteration=lambda i, loss: seen.append(i), on_validation=curve.append)
+                           on_iteration=lambda i, loss: seen.append(i), on_validation=curve.append, fingerprint=FP)
     assert seen[0] == 29  # continued after the last checkpoint
     assert [p.iteration for p in curve] == [25, 50]  # the curve re-emitted whole
     for key, value in straight_model.state_dict().items():
@@ -125,19 +128,20 @@ def test_resume_mid_epoch_reproduces_the_uninterrupted_run(tmp_path):
 def test_a_finished_run_is_trained_again_not_resumed(tmp_path):
     task = text_task(tmp_path, tbptt_length=40)
     cfg = config(epochs=1, output_dir=str(tmp_path / "out"))
-    train_stream(armin(task), task, cfg, seed=0)
+    train_stream(armin(task), task, cfg, seed=0, fingerprint=FP)
     seen = []
-    train_stream(armin(task), task, cfg, seed=0, on_iteration=lambda i, loss: seen.append(i))
+    train_stream(armin(task), task, cfg, seed=0, on_iteration=lambda i, loss: seen.append(i), fingerprint=FP)
     assert seen[0] == 1
 
 
-def test_checkpoint_name_tracks_what_is_learnt_not_where(tmp_path):
-    task = text_task(tmp_path)
-    model = armin(task)
-    name = RunFiles.for_run(model, task, config(output_dir=str(tmp_path / "a")), seed=0).name
-    assert name == RunFiles.for_run(model, task, config(output_dir=str(tmp_path / "b"), threads=2), seed=0).name
-    assert name != RunFiles.for_run(model, task, config(output_dir=str(tmp_path / "a"), lr=0.5), seed=0).name
-    assert name.startswith("armin-charlm-s0-")
+def test_checkpoints_are_named_by_the_runs_fingerprint_and_need_one(tmp_path):
+    task = text_task(tmp_path, tbptt_length=40)
+    outcome = train_stream(armin(task), task, config(epochs=1, output_dir=str(tmp_path / "a")), seed=0, fingerprint=FP)
+    assert outcome.extra["checkpoint"] == str(tmp_path / "a" / "checkpoints" / f"armin-charlm-s0-{FP}.best.pt")
+    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == [
+        f"armin-charlm-s0-{FP}.best.pt", f"armin-charlm-s0-{FP}.last.pt"]  # no temporary file left
+    outcome = train_stream(armin(task), task, config(epochs=1, output_dir=str(tmp_path / "b")), seed=0)
+    assert outcome.extra["checkpoint"] == "" and not (tmp_path / "b").exists()  # no fingerprint: no files
 
 
 def scripted_evaluate(monkeypatch, valid_metrics, test_metric=9.9):
@@ -156,7 +160,7 @@ def test_plateau_schedule_and_early_stopping_on_the_validation_metric(tmp_path, 
     scripted_evaluate(monkeypatch, [3.0, 2.0, 2.5, 2.6, 2.7, 2.8])  # bpc: lower is better
     cfg = config(epochs=10, lr=1e-3, lr_schedule="plateau", lr_decay=0.1, lr_patience=0,
                  early_stopping_patience=2, output_dir=str(tmp_path / "out"))
-    outcome = train_stream(armin(task), task, cfg, seed=0)
+    outcome = train_stream(armin(task), task, cfg, seed=0, fingerprint=FP)
     assert outcome.extra["epochs_run"] == 4  # two epochs without a better metric after epoch 2
     assert outcome.extra["best_val_metric"] == 2.0 and outcome.extra["metric_value"] == 9.9
     epochs = pd.read_csv(tmp_path / "out" / "epochs.csv")
@@ -170,7 +174,7 @@ def test_step_schedule_and_temperature_per_epoch(tmp_path):
     task = text_task(tmp_path, tbptt_length=40)
     cfg = config(epochs=3, lr=1e-3, lr_schedule="step", lr_decay=0.5, lr_step_epochs=1, temperature_unit="epoch",
                  inverse_temperature=dict(start=1, increment=1, every=1, max=50), output_dir=str(tmp_path / "out"))
-    train_stream(armin(task), task, cfg, seed=0)
+    train_stream(armin(task), task, cfg, seed=0, fingerprint=FP)
     epochs = pd.read_csv(tmp_path / "out" / "epochs.csv")
     assert epochs.lr.tolist() == pytest.approx([1e-3, 5e-4, 2.5e-4])
     assert epochs.inverse_temperature.tolist() == [1.0, 2.0, 3.0]
@@ -198,4 +202,5 @@ def test_nan_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
     monkeypatch.setattr(task, "loss", nan_at_third)
     outcome = train_stream(armin(task), task, config(epochs=2), seed=0)
     assert outcome.status == "diverged" and outcome.diverged_at == 3 and outcome.iterations_run == 2
+    assert outcome.diverged_reason == "training loss is nan"
     assert outcome.extra["metric_value"] is None  # never validated: no best weights to test

@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.reports import paper_table, read_csvs, register_report, write_table
+from bench.status import FINISHED
 
 THOUSAND = 1000.0
 SECONDS_PER_MINUTE = 60.0
 TASK_ORDER = ("copy", "repeat_copy", "associative_recall", "priority_sort")
-FINISHED = ("solved", "unsolved", "diverged")
 
 
 def paper_name(preset: str) -> str:

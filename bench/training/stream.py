@@ -1,6 +1,8 @@
 """The epoch-based training loop of the real-data tasks (pMNIST, character-level language modelling),
-registered as "stream" in bench.trainer.TRAINERS; a task picks it with ``trainer = "stream"`` and
-offers the interface of tasks/_stream.py.
+registered as "stream" in bench.training.TRAINERS; a task picks it with ``trainer = "stream"`` and
+offers the interface of tasks/_stream.py. Each batch is one call of the shared step
+(bench/training/step.py); the divergence rule is bench/training/divergence.py's, its reference the
+first validation.
 
 Each epoch runs over the task's training split in batches. With ``task.carries_state`` (truncated
 BPTT over contiguous streams) the model's whole recurrent state at the end of batch k (hidden vectors,
@@ -14,14 +16,17 @@ stopping (``early_stopping_patience``). The run ends after ``train.epochs`` epoc
 ``train.iterations`` iterations, whichever comes first (an epoch cut short is validated too). At the
 end the best-validation weights are evaluated on the test split: ``metric_value`` in runs.csv.
 
-Files, when ``train.output_dir`` is set (``bench run`` sets it to its --out folder):
+Files, when ``train.output_dir`` and the run's fingerprint are given (``bench run`` gives both):
   OUT/checkpoints/NAME.last.pt  all a resume needs: weights, optimiser, schedule, RNG, the position in
-                                the epoch, the carried state, the best so far, the curve. Written at
-                                the end of each epoch and every ``checkpoint_every`` iterations.
+                                the epoch, the carried state, the best so far, the curve, the divergence
+                                rule's state. Written at the end of each epoch and every
+                                ``checkpoint_every`` iterations; kept when the run finishes (marked
+                                finished: a rerun then trains afresh).
   OUT/checkpoints/NAME.best.pt  the weights of the best validation metric
   OUT/epochs.csv                one row per epoch (EPOCH_COLUMNS)
-NAME is model class, task class, seed and a fingerprint of every option that changes what is learned:
-running the same run again continues from NAME.last.pt if that run did not finish.
+NAME is model class, task class, seed and the run's fingerprint (RunSpec.spec_hash, see
+bench/training/checkpoint.py): running the same run again continues from NAME.last.pt if that run
+did not finish.
 
 Timing as the episodic loop: ``train_time_s`` covers training iterations only (batch making, forward,
 backward, clipping, optimiser step); ``val_time_s`` the validation and test passes.
@@ -31,10 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,17 +44,24 @@ from typing import Any, Callable
 
 import torch
 
-from bench.config import RUN_LOCATION_OPTIONS, TrainConfig
-from bench.profiler import PeakMemory, synchronize
+from bench.config import TrainConfig
+from bench.profiler import PeakMemory
 from bench.results import ResultsStore
-from bench.trainer import TrainOutcome, ValidationPoint, make_optimizer, register_trainer
+from bench.status import UNSOLVED
+from bench.training.checkpoint import CheckpointFile, rng_state, run_name, set_rng_state
+from bench.training.divergence import DivergenceRule
+from bench.training.outcome import TrainOutcome, ValidationPoint
+from bench.training.registry import COMMON_OPTIONS, register_trainer
+from bench.training.step import make_optimizer, train_step
 from models.base import RecurrentModel, State, detach_state
 
 EPOCH_SEED_STRIDE = 1_000_003  # epoch e of seed s shuffles with generator seed s * stride + e
-CHECKPOINT_FORMAT = 1
-FINGERPRINT_CHARS = 10
-TRAINED = "unsolved"  # the status of a run that trained to its budget: real-data tasks have no "solved" rule
 SECONDS_PER_MINUTE = 60.0
+
+STREAM_OPTIONS = COMMON_OPTIONS | {
+    "epochs", "lr_schedule", "lr_decay", "lr_patience", "lr_step_epochs", "early_stopping_patience",
+    "temperature_unit", "test_every_epoch",
+}
 
 EPOCH_COLUMNS: dict[str, str] = {
     "run": "checkpoint name of the run (model class-task class-seed-fingerprint), as in runs.csv's checkpoint",
@@ -107,14 +116,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, higher_is
     return None
 
 
-def fingerprint(model: RecurrentModel, task, cfg: TrainConfig, seed: int) -> str:
-    """Hash of what defines what the run learns (not where or how fast it runs)."""
-    train = {k: v for k, v in cfg.to_dict().items() if k not in RUN_LOCATION_OPTIONS}
-    blob = json.dumps([model.registry_name, model.config.to_dict(), task.registry_name, task.config.to_dict(),
-                       train, seed], sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()
-
-
 @torch.no_grad()
 def evaluate(model: RecurrentModel, task, split: str, batch_size: int) -> tuple[float, float]:
     """(mean cross-entropy per prediction, task metric) over the whole ``split``, in inference mode;
@@ -144,43 +145,18 @@ class RunFiles:
     """Checkpoints and the per-epoch log of one run under ``cfg.output_dir``."""
 
     def __init__(self, out_dir: Path, name: str, fingerprint: str, identity: dict[str, Any]):
-        self.name, self.fingerprint, self.identity = name, fingerprint, identity
-        self.folder = out_dir / "checkpoints"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.last, self.best = self.folder / f"{name}.last.pt", self.folder / f"{name}.best.pt"
-        self.epochs = out_dir / "epochs.csv"
+        self.name, self.identity = name, identity
+        self.last = CheckpointFile.in_folder(out_dir, name, "last", fingerprint)
+        self.best = CheckpointFile.in_folder(out_dir, name, "best", fingerprint)
+        self.epochs = Path(out_dir) / "epochs.csv"
 
     @classmethod
-    def for_run(cls, model: RecurrentModel, task, cfg: TrainConfig, seed: int) -> "RunFiles":
-        fp = fingerprint(model, task, cfg, seed)
-        name = f"{model.registry_name}-{task.registry_name}-s{seed}-{fp[:FINGERPRINT_CHARS]}"
+    def for_run(cls, model: RecurrentModel, task, cfg: TrainConfig, seed: int, fingerprint: str) -> "RunFiles":
         identity = {"model_class": model.registry_name, "task_class": task.registry_name, "seed": seed}
-        return cls(Path(cfg.output_dir), name, fp, identity)
-
-    @staticmethod
-    def _save(obj: dict[str, Any], path: Path) -> None:
-        """Write whole or not at all: a temporary file, fsynced, renamed over the old one."""
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
-    def load(self, path: Path, device: torch.device) -> dict[str, Any] | None:
-        """The checkpoint at ``path`` if it belongs to this run, else None."""
-        if not path.is_file():
-            return None
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
-        ok = checkpoint.get("format") == CHECKPOINT_FORMAT and checkpoint.get("fingerprint") == self.fingerprint
-        return checkpoint if ok else None
-
-    def save_last(self, **content: Any) -> None:
-        self._save({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, **content}, self.last)
+        return cls(Path(cfg.output_dir), run_name(model, task, seed, fingerprint), fingerprint, identity)
 
     def save_best(self, weights: dict[str, torch.Tensor], epoch: float, metric: float) -> None:
-        self._save({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "model": weights,
-                    "epoch": epoch, "val_metric": metric}, self.best)
+        self.best.save(model=weights, epoch=epoch, val_metric=metric)
 
     def log_epoch(self, row: dict[str, Any]) -> None:
         ResultsStore._append(self.epochs, EPOCH_COLUMNS, [{"run": self.name, **self.identity, **row}])
@@ -193,8 +169,9 @@ class Session:
     model: RecurrentModel
     optimizer: torch.optim.Optimizer
     scheduler: Any
+    divergence: DivergenceRule
     progress: Progress = field(default_factory=Progress)
-    outcome: TrainOutcome = field(default_factory=lambda: TrainOutcome(status=TRAINED))
+    outcome: TrainOutcome = field(default_factory=lambda: TrainOutcome(status=UNSOLVED))
     state: State | None = None  # carried into the next training batch
     best_weights: dict[str, torch.Tensor] | None = None
     wall_before_s: float = 0.0  # wall time of earlier sessions of this run (before a resume)
@@ -206,9 +183,9 @@ class Session:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "rng": rng_state(device),
             "progress": dataclasses.asdict(self.progress),
+            "divergence": self.divergence.state(),
             "outcome": outcome,
             "state": self.state,
         }
@@ -219,10 +196,9 @@ class Session:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scheduler and checkpoint["scheduler"]:
             self.scheduler.load_state_dict(checkpoint["scheduler"])
-        torch.set_rng_state(checkpoint["rng"].cpu())
-        if checkpoint["cuda_rng"] is not None and device.type == "cuda":
-            torch.cuda.set_rng_state(checkpoint["cuda_rng"].cpu(), device)
+        set_rng_state(checkpoint["rng"], device)
         self.progress = Progress(**checkpoint["progress"])
+        self.divergence.load_state(checkpoint["divergence"])
         outcome = dict(checkpoint["outcome"])
         outcome["curve"] = [ValidationPoint(**p) for p in outcome["curve"]]
         self.outcome = TrainOutcome(**outcome)
@@ -235,7 +211,7 @@ def _temperature(cfg: TrainConfig, progress: Progress) -> float:
     return cfg.inverse_temperature.at(count)
 
 
-@register_trainer("stream")
+@register_trainer("stream", uses=STREAM_OPTIONS)
 def train_stream(
     model: RecurrentModel,
     task,
@@ -243,26 +219,29 @@ def train_stream(
     seed: int,
     on_iteration: Callable[[int, float], None] | None = None,
     on_validation: Callable[[ValidationPoint], None] | None = None,
+    *,
+    fingerprint: str | None = None,
 ) -> TrainOutcome:
     """Train ``model`` on an epoch-based ``task`` (see the module docstring); returns the outcome with
-    the test metric of the best-validation weights in ``extra``."""
+    the test metric of the best-validation weights in ``extra``. ``fingerprint`` (the RunSpec's
+    spec_hash) names the files; without it or ``cfg.output_dir`` none is written."""
     start = time.perf_counter()
     p = next(model.parameters())
     device = p.device
     optimizer = make_optimizer(model, cfg)
-    run = Session(model, optimizer, make_scheduler(optimizer, cfg, task.higher_is_better))
-    files = RunFiles.for_run(model, task, cfg, seed) if cfg.output_dir else None
+    run = Session(model, optimizer, make_scheduler(optimizer, cfg, task.higher_is_better),
+                  DivergenceRule.from_config(cfg))
+    files = RunFiles.for_run(model, task, cfg, seed, fingerprint) if cfg.output_dir and fingerprint else None
     if files:
-        last = files.load(files.last, device)
+        last = files.last.load(device)
         if last is not None and not last["progress"]["finished"]:
             run.restore(last)
-            best = files.load(files.best, device)
+            best = files.best.load(device)
             run.best_weights = best["model"] if best else None
             for point in run.outcome.curve:  # the resumed run's curve is whole in curves.csv too
                 if on_validation:
                     on_validation(point)
     memory = PeakMemory(device)
-    params = [q for q in model.parameters() if q.requires_grad]
     per_epoch = task.num_batches("train", cfg.batch_size)
     progress, outcome = run.progress, run.outcome
     model.train()
@@ -270,7 +249,7 @@ def train_stream(
     def save_last() -> None:
         outcome.wall_time_s = run.wall_before_s + time.perf_counter() - start
         if files:
-            files.save_last(**run.checkpoint())
+            files.last.save(**run.checkpoint())
 
     while not progress.finished:
         if (cfg.epochs and progress.epoch >= cfg.epochs) or progress.iteration >= cfg.iterations:
@@ -287,35 +266,25 @@ def train_stream(
                 break
             model.set_inverse_temperature(_temperature(cfg, progress))
             batch = batch.to(device, p.dtype)
-            logits, end_state = model(batch.inputs, run.state)
-            loss = task.loss(logits, batch)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                outcome.status, outcome.diverged_at = "diverged", progress.iteration + 1
+            step = train_step(model, task, batch, optimizer, cfg, run.state)  # the carried state, or None
+            if not step.applied:
+                outcome.diverge(progress.iteration + 1, f"training loss is {step.loss}")
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip_value > 0:
-                torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
-            if cfg.clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
-            optimizer.step()
-            run.state = detach_state(end_state) if task.carries_state else None
-            synchronize(device)
+            run.state = detach_state(step.end_state) if task.carries_state else None
             elapsed = time.perf_counter() - t0
             outcome.train_time_s += elapsed
             outcome.train_steps += batch.steps
             outcome.iterations_run = progress.iteration = progress.iteration + 1
             progress.batch += 1
             progress.epoch_train_s += elapsed
-            progress.epoch_loss_sum += loss_value
+            progress.epoch_loss_sum += step.loss
             progress.epoch_loss_count += 1
             memory.sample()
             if on_iteration:
-                on_iteration(progress.iteration, loss_value)
+                on_iteration(progress.iteration, step.loss)
             if cfg.checkpoint_every and progress.iteration % cfg.checkpoint_every == 0:
                 save_last()
-        if outcome.status == "diverged":
+        if outcome.diverged_at is not None:
             break
         if progress.batch == 0:  # nothing trained since the last validation
             break
@@ -343,8 +312,9 @@ def _end_of_epoch(run: Session, task, cfg: TrainConfig, files: RunFiles | None, 
     outcome.curve.append(point)
     if on_validation:
         on_validation(point)
-    if not math.isfinite(val_loss):
-        outcome.status, outcome.diverged_at = "diverged", progress.iteration
+    reason = run.divergence.check_validation(val_loss)
+    if reason:
+        outcome.diverge(progress.iteration, reason)
         progress.finished = True
     elif better(val_metric, progress.best_metric, task.higher_is_better):
         progress.best_metric, progress.best_epoch, progress.bad_epochs = val_metric, math.ceil(epochs_done), 0
@@ -393,5 +363,5 @@ def _final_metrics(run: Session, task, cfg: TrainConfig, files: RunFiles | None,
         "best_val_metric": progress.best_metric,
         "epochs_run": round(progress.epoch + progress.batch / per_epoch, 4),
         "data": task.data_description(),
-        "checkpoint": str(files.best) if files and run.best_weights is not None else "",
+        "checkpoint": str(files.best.path) if files and run.best_weights is not None else "",
     }
