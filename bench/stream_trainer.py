@@ -44,7 +44,7 @@ import torch
 
 from bench.config import RUN_LOCATION_OPTIONS, TrainConfig
 from bench.profiler import PeakMemory, synchronize
-from bench.results import ResultsStore
+from bench.store import append_rows
 from bench.trainer import TrainOutcome, ValidationPoint, make_optimizer, register_trainer
 from models.base import RecurrentModel, State, detach_state
 
@@ -183,7 +183,7 @@ class RunFiles:
                     "epoch": epoch, "val_metric": metric}, self.best)
 
     def log_epoch(self, row: dict[str, Any]) -> None:
-        ResultsStore._append(self.epochs, EPOCH_COLUMNS, [{"run": self.name, **self.identity, **row}])
+        append_rows(self.epochs, EPOCH_COLUMNS, [{"run": self.name, **self.identity, **row}])
 
 
 @dataclass

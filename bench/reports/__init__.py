@@ -12,6 +12,7 @@ from typing import Callable
 import pandas as pd
 
 from bench.config import ConfigError
+from bench.store import read_frame
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = REPO_ROOT / "results" / "paper"  # the paper's tables as CSV (copied from the paper)
@@ -44,7 +45,7 @@ def read_csvs(inputs: list[Path], filename: str) -> pd.DataFrame:
             candidate = path.parent / filename
         if not candidate.is_file():
             raise ConfigError(f"no {filename} in {path}")
-        frames.append(pd.read_csv(candidate))
+        frames.append(read_frame(candidate))  # bad lines skipped with a warning
     if not frames:
         raise ConfigError("no results given")
     df = pd.concat(frames, ignore_index=True)
