@@ -26,7 +26,7 @@ import torch
 
 from bench.config import RunSpec
 from bench.profiler import PeakMemory, inference_throughput, saved_tensor_bytes
-from bench.store import LockHeld, environment, run_lock, utc_now
+from bench.store import LockHeld, StoreError, environment, run_lock, utc_now
 from bench.trainer import DTYPES, TRAINERS, TrainOutcome, ValidationPoint
 import bench.stream_trainer  # noqa: F401  registers the "stream" loop
 from models import build_model
@@ -134,6 +134,8 @@ def execute(job: RunJob, emit: Emit | None = None) -> dict[str, Any]:
             row.update(_train_and_measure(spec, device, log, emit))
     except LockHeld as held:
         row.update(status="error", error=f"refused: this run is being trained by another process ({held})")
+    except StoreError:
+        raise  # a results file cannot be written (disk full): not this run's failure; the sweep stops
     except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep
         log.write(traceback.format_exc())
         row.update(status="error", error=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
