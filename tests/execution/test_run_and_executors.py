@@ -2,6 +2,7 @@
 included), an error row's log holds the whole traceback, and the words for a lost worker."""
 
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -85,3 +86,15 @@ def test_a_lost_worker_says_how_it_died_and_what_its_log_said_last(tmp_path):
     assert row["error"] == ("worker process died: killed by SIGSEGV (segmentation fault), mid-run; last lines of its log: "
                             "run started | it 100 val_loss 0.5 | Fatal Python error: Segmentation fault")
     assert row["log"] == job.log_path
+
+
+def test_executor_options_without_ray_or_without_the_executor_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert main(["run", "-m", "lstm", "-t", "copy", "--executor", "ray", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install -e '.[ray]'" in err
+    assert main(["run", "-m", "lstm", "-t", "copy", "--address", "auto", "--out", str(tmp_path)]) == 2
+    assert "--address auto needs --executor ray" in capsys.readouterr().err
+    assert not (tmp_path / "runs.csv").exists()
