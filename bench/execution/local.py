@@ -111,7 +111,11 @@ class Worker:
     def __init__(self, context, parent_pid: int):
         self.conn, child = context.Pipe()
         self.process = context.Process(target=worker_main, args=(child, parent_pid), daemon=True, name="bench-worker")
-        self.process.start()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited through exec: no Ctrl-C traceback
+        try:                                                     # from a worker still importing
+            self.process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         child.close()
         self.index: int | None = None  # the job it runs
         self.job: RunJob | None = None
