@@ -63,11 +63,12 @@ def assert_each_run_once_after_resume(out: Path) -> None:
 def test_a_stopped_sweep_leaves_no_process_and_resume_runs_each_run_once(tmp_path, how, capsys):
     out = tmp_path / "r"
     proc = start(out, start_new_session=True)  # its own process group, as a shell gives a command
-    wait_for(lambda: len(rows(out)) >= 1 and len(descendants(proc.pid)) >= 2, proc)  # a row, and runs in flight
-    family = descendants(proc.pid)  # the workers and multiprocessing's resource tracker
+    wait_for(lambda: (out / "logs").is_dir(), proc)  # the sweep holds its folder and has started runs
     assert main([*ARGS, "--out", str(out), "--resume"]) == 2  # a second sweep on the folder is refused
     refused = capsys.readouterr().err
     assert "in use by another sweep" in refused and f"pid {proc.pid}" in refused
+    wait_for(lambda: len(rows(out)) >= 1 and len(descendants(proc.pid)) >= 2, proc)  # a row, and runs in flight
+    family = descendants(proc.pid)  # the workers and multiprocessing's resource tracker
     if how == "kill -9":
         proc.send_signal(signal.SIGKILL)
     elif how == "SIGTERM":
