@@ -94,15 +94,19 @@ def error_row(job: RunJob, error: str) -> dict[str, Any]:
 
 
 class RunLog:
-    """Appends lines to the run's log file (created with its folder)."""
+    """Appends lines to the run's log file (created with its folder). Best effort: a log that cannot
+    be written (disk full) does not fail the run; the row is what counts."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, text: str) -> None:
-        with self.path.open("a") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as f:
+                f.write(text if text.endswith("\n") else text + "\n")
+        except OSError:
+            pass
 
 
 def log_tail(path: str | Path, lines: int = 5, max_chars: int = 600) -> str:
