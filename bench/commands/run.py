@@ -8,6 +8,9 @@ Examples:
   bench run -m armin -t copy -s model.hidden_size=50 -s train.lr=1e-3
 
 A suite (benchmarks.yaml) supplies models, tasks, seeds and options; flags given here override it.
+Run logs (full tracebacks of errors) go to OUT/logs/. One sweep at a time per OUT folder; Ctrl-C or
+SIGTERM stop it cleanly (exit 130 / 143), and --resume continues any stopped sweep. See the README,
+"What survives what".
 """
 
 from __future__ import annotations
@@ -132,12 +135,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if address and executor_name != "ray":
         raise ConfigError(f"--address {address} needs --executor ray")
     executor = make_executor(executor_name, args.jobs, address)
-    store = ResultsStore(args.out)
-    with store:  # the folder lock: a second sweep on this folder is refused here, before any run
+    with ResultsStore(args.out) as store:  # the folder lock: a second sweep on this folder is refused here
         return _sweep(args, console, specs, store, executor)
 
 
 def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int:
+    """The sweep inside the folder lock: skip finished runs (--resume), run the rest, summarise."""
     from bench.execution.sweep import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, run_sweep, sigterm_stops
     from bench.store import StoreError, finished_spec_hashes
 
