@@ -37,6 +37,7 @@ LOGS = "logs"  # OUT/logs/RUN_ID.log
 
 # emit(kind, *data): ("progress", iteration, loss), ("validation", ValidationPoint)
 Emit = Callable[..., None]
+TrainLoop = Callable[..., TrainOutcome]
 
 
 @dataclass
@@ -121,9 +122,10 @@ def log_tail(path: str | Path, lines: int = 5, max_chars: int = 600) -> str:
     return tail[-max_chars:] if tail else "(log empty)"
 
 
-def execute(job: RunJob, emit: Emit | None = None) -> dict[str, Any]:
+def execute(job: RunJob, emit: Emit | None = None, train_loop: TrainLoop | None = None) -> dict[str, Any]:
     """Train and measure one run; returns its row (status "error" with the traceback in the log if it
-    failed). Writes no results file."""
+    failed). Writes no results file. ``train_loop`` replaces the task's training loop (same signature
+    as the registered loops)."""
     emit = emit or (lambda *a: None)
     spec, cfg = job.spec, job.spec.train
     device = torch.device(cfg.device)
@@ -135,7 +137,7 @@ def execute(job: RunJob, emit: Emit | None = None) -> dict[str, Any]:
     row = {**base_row(job), **environment(device)}
     try:
         with run_lock(job.out_dir, spec.spec_hash):
-            row.update(_train_and_measure(spec, device, log, emit))
+            row.update(_train_and_measure(spec, device, log, emit, train_loop))
     except LockHeld as held:
         row.update(status="error", error=f"refused: this run is being trained by another process ({held})")
     except StoreError:
@@ -148,7 +150,8 @@ def execute(job: RunJob, emit: Emit | None = None) -> dict[str, Any]:
     return row
 
 
-def _train_and_measure(spec: RunSpec, device: torch.device, log: RunLog, emit: Emit) -> dict[str, Any]:
+def _train_and_measure(spec: RunSpec, device: torch.device, log: RunLog, emit: Emit,
+                       train_loop: TrainLoop | None) -> dict[str, Any]:
     cfg = spec.train
     torch.manual_seed(spec.seed)
     task = build_task(spec.task_class, **spec.task_options)
@@ -166,7 +169,7 @@ def _train_and_measure(spec: RunSpec, device: torch.device, log: RunLog, emit: E
         log.write(f"it {point.iteration} val_loss {point.val_loss:.6g} train_loss {point.train_loss:.6g}")
         emit("validation", point)
 
-    train = TRAINERS[getattr(task, "trainer", "episodic")]
+    train = train_loop or TRAINERS[getattr(task, "trainer", "episodic")]
     outcome = train(model, task, cfg, spec.seed, on_iteration, on_validation)
     row.update(_outcome_columns(outcome, cfg.solved_window))
     row.update(outcome.extra)
