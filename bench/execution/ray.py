@@ -13,6 +13,7 @@ the same path for run logs and run locks (a shared file system), else each node 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -66,7 +67,8 @@ class RayExecutor(Executor):
         try:
             events = Queue(actor_options={"num_cpus": 0})
             task = ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)(_run_job)
-            index_of = {task.remote(job, index, events): index for index, job in enumerate(jobs)}
+            index_of = {task.remote(dataclasses.replace(job, threads=CPUS_PER_RUN), index, events): index
+                        for index, job in enumerate(jobs)}  # torch threads: the task's CPU share, not the driver's
             pending = list(index_of)
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
