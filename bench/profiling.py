@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from bench.config import ConfigError, TrainConfig, _check_model, _deep_merge, _preset, split_names
 from bench.profiler import PeakMemory, saved_tensor_bytes, synchronize
-from bench.results import RUN_COLUMNS, ResultsStore, environment, utc_now
+from bench.store import RUN_COLUMNS, append_rows, check_header, environment, utc_now
 from bench.training import DTYPES, make_optimizer
 from models import MODEL_REGISTRY, RecurrentModel, build_model, detach_state
 from tasks.base import Batch, Task, TaskConfig
@@ -500,11 +500,10 @@ class ProfileStore:
         except OSError as err:
             raise ConfigError(f"output folder {self.out_dir} is not writable: {err.strerror or err}") from None
         self.path = self.out_dir / PROFILE_FILE
-        ResultsStore._drop_partial_line(self.path)
-        ResultsStore._check_header(self.path, list(PROFILE_COLUMNS))
+        check_header(self.path, list(PROFILE_COLUMNS))
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        ResultsStore._append(self.path, PROFILE_COLUMNS, rows)
+        append_rows(self.path, PROFILE_COLUMNS, rows)
 
 
 def columns_doc() -> str:

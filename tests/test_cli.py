@@ -12,7 +12,7 @@ import yaml
 
 from bench.cli import main
 from bench.config import DEFAULT_CONFIG_PATH
-from bench.results import CURVE_COLUMNS, RUN_COLUMNS
+from bench.store import CURVE_COLUMNS, RUN_COLUMNS
 from tasks.base import register_task
 from tasks.algorithmic import CopyTask
 

@@ -8,12 +8,16 @@ Examples:
   bench run -m armin -t copy -s model.hidden_size=50 -s train.lr=1e-3
 
 A suite (benchmarks.yaml) supplies models, tasks, seeds and options; flags given here override it.
+Run logs (full tracebacks of errors) go to OUT/logs/. One sweep at a time per OUT folder; Ctrl-C or
+SIGTERM stop it cleanly (exit 130 / 143), and --resume continues any stopped sweep. See the README,
+"What survives what".
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +69,10 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--out", "-o", type=folder, default=DEFAULT_OUT, help="results folder (default results/)")
     run.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel processes (threads split between them)")
     run.add_argument("--resume", action="store_true", help="skip runs that already have a finished row in OUT/runs.csv")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="where runs execute: local (this machine, default) or ray (a Ray cluster; pip install -e '.[ray]')")
+    run.add_argument("--address", help="with --executor ray: the cluster to join (auto, or HOST:PORT); "
+                     "default: start a local Ray instance for this command")
     run.add_argument(
         "--set", "-s", dest="options", action="append", metavar="SCOPE.NAME=VALUE",
         help="override any option: model.hidden_size=50, task.max_length=5, train.lr=1e-3, "
@@ -120,19 +128,30 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    from bench.results import ResultsStore, finished_spec_hashes  # torch-heavy imports only when running
-    from bench.runner import run_sweep
+    from bench.execution.sweep import make_executor  # torch-heavy imports only when running
+    from bench.store import ResultsStore
 
     config = load_config(args.config)
     specs = specs_from_args(args, config)
-    store = ResultsStore(args.out)  # checks the folder is writable before any work
+    executor_name, address = getattr(args, "executor", "local"), getattr(args, "address", None)
+    if address and executor_name != "ray":
+        raise ConfigError(f"--address {address} needs --executor ray")
+    executor = make_executor(executor_name, args.jobs, address)
+    with ResultsStore(args.out) as store:  # the folder lock: a second sweep on this folder is refused here
+        return _sweep(args, console, specs, store, executor)
+
+
+def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int:
+    """The sweep inside the folder lock: skip finished runs (--resume), run the rest, summarise."""
+    from bench.execution.sweep import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, run_sweep, sigterm_stops
+    from bench.store import StoreError, finished_spec_hashes
+
     if args.resume:
         done = finished_spec_hashes(args.out)
         skipped = [s for s in specs if s.spec_hash in done]
         specs = [s for s in specs if s.spec_hash not in done]
         console.print(f"--resume: {len(skipped)} finished run(s) skipped")
     console.print(f"[bold]{len(specs)} run(s)[/] x jobs={args.jobs} -> {store.runs_path}")
-
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.1f} it/s"),
@@ -172,12 +191,22 @@ def main(args: argparse.Namespace, console: Console) -> int:
                 console.print(f"[red]{label(spec)}: {row.get('error')}[/]")
 
     rows: list[dict[str, Any]] = []
+    resume = "rerun the same command with --resume to run the rest" if not args.resume else "rerun the same command to run the rest"
     try:
-        with progress:
-            rows = run_sweep(specs, args.out, args.jobs, on_event)
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted: every finished run is in {store.runs_path}; --resume continues[/]")
-        return 130
+        with progress, sigterm_stops():
+            rows = run_sweep(specs, store, executor, on_event, jobs=args.jobs)
+    except (KeyboardInterrupt, Terminated) as stop:
+        signal_name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+        console.print(f"[yellow]stopped by {signal_name}: every finished run is in {store.runs_path}; the runs in flight "
+                      f"were not recorded; {resume}[/]")
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+    except StoreError as err:
+        print(f"bench: error: {err}; {resume}", file=sys.stderr)
+        return 1
     console.print(summary_table(rows))
     console.print(f"runs: {store.runs_path}  curves: {store.curves_path}")
-    return 1 if any(r.get("status") == "error" for r in rows) else 0
+    failed = [r for r in rows if r.get("status") == "error"]
+    for row in failed:
+        console.print(f"[red]error: {row.get('model')}/{row.get('task')}/s{row.get('seed')}: {row.get('error')} "
+                      f"(log: {row.get('log')})[/]", highlight=False)
+    return 1 if failed else 0

@@ -10,7 +10,9 @@ from typing import Callable
 import pandas as pd
 
 from bench.config import ConfigError
+from bench.status import ERROR
 from models.registry import Registry, import_submodules
+from bench.store import read_frame
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = REPO_ROOT / "results" / "paper"  # the paper's tables as CSV (copied from the paper)
@@ -39,10 +41,7 @@ def read_csvs(inputs: list[Path], filename: str) -> pd.DataFrame:
             candidate = path.parent / filename
         if not candidate.is_file():
             raise ConfigError(f"no {filename} in {path}")
-        try:
-            frames.append(pd.read_csv(candidate))
-        except pd.errors.EmptyDataError:
-            raise ConfigError(f"{candidate} is empty (no header, no rows)") from None
+        frames.append(read_frame(candidate))  # bad lines skipped with a warning
     if not frames:
         raise ConfigError("no results given")
     df = pd.concat(frames, ignore_index=True)
@@ -54,7 +53,7 @@ def read_csvs(inputs: list[Path], filename: str) -> pd.DataFrame:
     return distinguish_configurations(df) if filename == "runs.csv" else df
 
 
-ERROR_STATUS = "error"  # a run that failed: nothing to report
+ERROR_STATUS = ERROR  # a run that failed: nothing to report
 CONFIGURATION_COLUMNS = ("model_options", "dtype")  # what makes two runs of one preset different models
 
 

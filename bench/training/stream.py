@@ -46,7 +46,7 @@ import torch
 
 from bench.config import TrainConfig
 from bench.profiler import PeakMemory
-from bench.results import ResultsStore
+from bench.store import append_rows
 from bench.status import UNSOLVED
 from bench.training.checkpoint import CheckpointFile, rng_state, run_name, set_rng_state
 from bench.training.divergence import DivergenceRule
@@ -159,7 +159,7 @@ class RunFiles:
         self.best.save(model=weights, epoch=epoch, val_metric=metric)
 
     def log_epoch(self, row: dict[str, Any]) -> None:
-        ResultsStore._append(self.epochs, EPOCH_COLUMNS, [{"run": self.name, **self.identity, **row}])
+        append_rows(self.epochs, EPOCH_COLUMNS, [{"run": self.name, **self.identity, **row}])
 
 
 @dataclass

@@ -11,8 +11,6 @@ import pytest
 import torch
 
 from bench.config import RUN_LOCATION_OPTIONS, ConfigError, TrainConfig, expand_runs, load_config, parse_overrides
-from bench.results import ResultsStore
-from bench.runner import execute
 from bench.training import episodic
 from bench.training.divergence import DivergenceRule
 from bench.training.episodic import train
@@ -90,11 +88,11 @@ def spec(out, *train_options):
     return run
 
 
-def test_the_runner_writes_diverged_with_the_iteration_and_the_reason(tmp_path):
-    row = execute(spec(tmp_path, "train.lr=1e6"), ResultsStore(tmp_path))
+def test_the_runner_writes_diverged_with_the_iteration_and_the_reason(tmp_path, run_and_store):
+    row = run_and_store(spec(tmp_path, "train.lr=1e6"), tmp_path)
     assert row["status"] == "diverged" and row["diverged_at"] == row["iterations_run"] < 200
     assert row["error"].startswith("validation loss ") and "above 100 x the initial" in row["error"]
-    calm = execute(spec(tmp_path, "train.lr=1e-3"), ResultsStore(tmp_path))
+    calm = run_and_store(spec(tmp_path, "train.lr=1e-3"), tmp_path)
     assert calm["status"] == "unsolved" and calm["diverged_at"] is None and calm["error"] is None
 
 

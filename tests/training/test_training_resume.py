@@ -13,8 +13,6 @@ import pytest
 import torch
 
 from bench.config import RunSpec, TrainConfig, expand_runs, load_config, parse_overrides
-from bench.results import ResultsStore
-from bench.runner import execute
 from bench.training import checkpoint as checkpoint_module
 from bench.training.episodic import train
 from models import build_model
@@ -149,8 +147,8 @@ def spec(out: Path, **train_options) -> RunSpec:
     return run
 
 
-def test_the_runner_resumes_a_killed_run_from_the_checkpoint_of_its_spec_hash(tmp_path):
-    straight = execute(spec(tmp_path / "a", checkpoint_every=20), ResultsStore(tmp_path / "a"))
+def test_the_runner_resumes_a_killed_run_from_the_checkpoint_of_its_spec_hash(tmp_path, run_and_store):
+    straight = run_and_store(spec(tmp_path / "a", checkpoint_every=20), tmp_path / "a")
 
     def kill_at_50(sp, iteration, loss):
         if iteration == 50:
@@ -158,12 +156,12 @@ def test_the_runner_resumes_a_killed_run_from_the_checkpoint_of_its_spec_hash(tm
 
     killed_spec = spec(tmp_path / "b", checkpoint_every=20)
     assert killed_spec.spec_hash == spec(tmp_path / "a", checkpoint_every=20).spec_hash  # where it runs is not what it is
-    killed = execute(killed_spec, ResultsStore(tmp_path / "b"), on_progress=kill_at_50)
+    killed = run_and_store(killed_spec, tmp_path / "b", kill_at_50)
     assert killed["status"] == "error"
     assert [p.name for p in (tmp_path / "b" / "checkpoints").iterdir()] == [
         f"armin-copy-s0-{killed_spec.spec_hash}.last.pt"]
     seen = []
-    resumed = execute(spec(tmp_path / "b", checkpoint_every=20), ResultsStore(tmp_path / "b"),
+    resumed = run_and_store(spec(tmp_path / "b", checkpoint_every=20), tmp_path / "b",
                       on_progress=lambda sp, i, loss: seen.append(i))
     assert seen[0] == 41
     for column in ("status", "iterations_run", "iterations_to_solve", "final_val_loss", "last_val_loss", "best_val_loss"):
@@ -174,7 +172,7 @@ def test_the_runner_resumes_a_killed_run_from_the_checkpoint_of_its_spec_hash(tm
     assert resumed_curve.val_loss.tolist() == straight_curve.val_loss.tolist()  # the whole curve under the new run
 
 
-def test_the_stream_loop_names_its_checkpoints_by_the_spec_hash_too(tmp_path):
+def test_the_stream_loop_names_its_checkpoints_by_the_spec_hash_too(tmp_path, run_and_store):
     """One fingerprint per run: the epoch-based run's checkpoints carry the RunSpec's spec_hash."""
     text = tmp_path / "text.txt"
     text.write_bytes(b"the quick brown fox jumps over the lazy dog; " * 12)
@@ -183,7 +181,7 @@ def test_the_stream_loop_names_its_checkpoints_by_the_spec_hash_too(tmp_path):
                                  "train.epochs=1", "train.batch_size=4", "train.val_batch_size=2",
                                  "train.inference_batches=0", f"train.output_dir={out}"])
     [run] = expand_runs(load_config(), ["lstm"], ["text-smoke"], [0], overrides)
-    row = execute(run, ResultsStore(out))
+    row = run_and_store(run, out)
     assert row["status"] == "unsolved"
     assert row["checkpoint"] == str(out / "checkpoints" / f"lstm-charlm-s0-{run.spec_hash}.best.pt")
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [

@@ -1,30 +1,28 @@
-"""Results store: one CSV row per run (runs.csv) and the validation curves (curves.csv).
+"""The results of a sweep: one CSV row per run (runs.csv), the validation curves (curves.csv) and
+COLUMNS.md, which says what each column means (and what each time includes).
 
-Rows are appended whole, under a file lock, flushed and fsynced: a run or a sweep that dies never
-corrupts rows already written. Every row carries its environment. ``COLUMNS.md`` beside the CSVs
-says what each column means (and what each time includes).
+Only the sweep's own process writes here (workers send their results back to it), holding the
+folder lock for as long as it writes: a second sweep on the same folder is refused. Rows are
+written whole (bench/store/table.py); every row carries its environment.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import fcntl
 import os
 import platform
 import socket
+import stat
 import subprocess
-import tempfile
 from pathlib import Path
-from typing import Any, Iterable
-
-import torch
+from typing import Any
 
 from bench.config import ConfigError
 from bench.status import FINISHED  # statuses --resume treats as done ("error" is retried)
+from bench.store.lock import LockHeld, folder_lock
+from bench.store.table import Warn, append_rows, header_of, read_rows, rewrite_with_columns, warn_on_stderr
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 RUN_COLUMNS: dict[str, str] = {
     "run_id": "unique id of the run (model-task-seed-time)",
@@ -50,7 +48,8 @@ RUN_COLUMNS: dict[str, str] = {
     "epochs_run": "epochs trained (epoch-based tasks)",
     "data": "data actually used (dataset name and files/checksums), for real-data tasks",
     "checkpoint": "path of the saved checkpoint, if any",
-    "error": "exception message for status=error; for status=diverged, the rule that fired with its numbers",
+    "error": "for status=error: the exception (type and first line), or how the worker process died; for status=diverged, the rule that fired with its numbers",
+    "log": "the run's log file: progress, and the full traceback of an error",
     "time_to_solve_s": "training time (excl. validation) until solved, seconds",
     "train_time_s": "time in training iterations only: batch generation, forward, backward, clipping, optimiser step",
     "val_time_s": "time in validation (inference mode, no grad)",
@@ -121,8 +120,10 @@ def _git_commit() -> str:
     return (commit or "unknown") + ("-dirty" if dirty else "")
 
 
-def environment(device: torch.device) -> dict[str, Any]:
-    """What the numbers depend on; stored in every row."""
+def environment(device) -> dict[str, Any]:
+    """What the numbers depend on (``device``: a torch.device); stored in every row."""
+    import torch  # here: readers of the store need no torch
+
     cpu = _cpu_model()
     return {
         "device": str(device),
@@ -141,89 +142,109 @@ def utc_now() -> str:
 
 
 class ResultsStore:
-    """Appends rows to ``runs.csv`` and ``curves.csv`` in ``out_dir``."""
+    """The writer of ``runs.csv`` and ``curves.csv`` in ``out_dir``; write inside ``with``, which holds
+    the folder lock::
+
+        with ResultsStore(out) as store:
+            store.append_run(row)
+    """
 
     RUNS, CURVES, COLUMNS_DOC = "runs.csv", "curves.csv", "COLUMNS.md"
 
     def __init__(self, out_dir: str | Path):
         self.out_dir = Path(out_dir)
-        try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=self.out_dir):  # a probe of its own: worker processes open stores at once
-                pass
-        except OSError as err:
-            raise ConfigError(f"output folder {self.out_dir} is not writable: {err.strerror or err}") from None
         self.runs_path = self.out_dir / self.RUNS
         self.curves_path = self.out_dir / self.CURVES
-        for path, columns in ((self.runs_path, RUN_COLUMNS), (self.curves_path, CURVE_COLUMNS)):
-            self._drop_partial_line(path)
-            self._check_header(path, list(columns))
-        self._write_columns_doc()
+        self._lock = folder_lock(self.out_dir)
 
-    @staticmethod
-    def _drop_partial_line(path: Path) -> None:
-        """A process killed in the middle of a write can leave an unterminated last line: drop it."""
-        if not path.is_file() or path.stat().st_size == 0:
-            return
-        with path.open("r+b") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # not while another process appends a row
-            try:
-                data = f.read()
-                if not data.endswith(b"\n"):
-                    f.truncate(data.rfind(b"\n") + 1)
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+    def __enter__(self) -> "ResultsStore":
+        """Take the folder (a second sweep is refused here) and check that its files can be written."""
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except LockHeld as held:
+            raise ConfigError(f"{self.out_dir} is in use by another sweep ({held}); wait for it to end, "
+                              f"stop it, or write to another --out folder") from None
+        except OSError as err:
+            raise ConfigError(f"output folder {self.out_dir} is not writable: {err.strerror or err}") from None
+        try:
+            for path, columns in ((self.runs_path, RUN_COLUMNS), (self.curves_path, CURVE_COLUMNS)):
+                _check_writable(path)
+                check_header(path, list(columns))
+            self._write_columns_doc()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
 
-    @staticmethod
-    def _check_header(path: Path, columns: list[str]) -> None:
-        if path.is_file() and path.stat().st_size > 0:
-            with path.open(newline="") as f:
-                header = next(csv.reader(f), [])
-            if header != columns:
-                raise ConfigError(f"{path} has another column layout (older harness?); write to a new --out folder")
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+    @property
+    def is_open(self) -> bool:
+        return self._lock.fd is not None
 
     def _write_columns_doc(self) -> None:
         lines = ["# Columns of the result files", ""]
         for name, columns in ((self.RUNS, RUN_COLUMNS), (self.CURVES, CURVE_COLUMNS)):
             lines += [f"## {name}", "", "| column | meaning |", "| --- | --- |"]
             lines += [f"| {col} | {doc} |" for col, doc in columns.items()] + [""]
-        (self.out_dir / self.COLUMNS_DOC).write_text("\n".join(lines))
-
-    @staticmethod
-    def _append(path: Path, columns: Iterable[str], rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        columns = list(columns)
-        with path.open("a", newline="") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                text = io.StringIO()  # rows go to the file in one write
-                writer = csv.DictWriter(text, fieldnames=columns, extrasaction="raise")
-                if f.seek(0, os.SEEK_END) == 0:  # the size now, under the lock (another process may have written since open)
-                    writer.writeheader()
-                for row in rows:
-                    writer.writerow({c: row.get(c) for c in columns})
-                f.write(text.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        try:
+            (self.out_dir / self.COLUMNS_DOC).write_text("\n".join(lines))
+        except OSError as err:
+            raise ConfigError(f"output folder {self.out_dir} is not writable: {err.strerror or err}") from None
 
     def append_run(self, row: dict[str, Any]) -> None:
+        """One run's row, whole (``StoreError`` if it cannot be written)."""
         unknown = set(row) - set(RUN_COLUMNS)
         if unknown:
             raise KeyError(f"row has undocumented columns: {sorted(unknown)}")
-        self._append(self.runs_path, RUN_COLUMNS, [row])
+        assert self.is_open, "write inside `with ResultsStore(...)`"
+        append_rows(self.runs_path, RUN_COLUMNS, [row])
 
     def append_curve(self, rows: list[dict[str, Any]]) -> None:
-        self._append(self.curves_path, CURVE_COLUMNS, rows)
+        assert self.is_open, "write inside `with ResultsStore(...)`"
+        append_rows(self.curves_path, CURVE_COLUMNS, rows)
+
+
+def _check_writable(path: Path) -> None:
+    """A results file that exists must be writable; one without any write permission bit counts as
+    read-only even for root (someone protected it)."""
+    if not path.exists():
+        return
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{path} is not a regular file; write to another --out folder")
+    if not (mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) or not os.access(path, os.W_OK):
+        raise ConfigError(f"{path} is read-only: make it writable (chmod u+w) or write to another --out folder")
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{path} cannot be written ({err.strerror or err}); write to another --out folder") from None
+
+
+def check_header(path: Path, columns: list[str]) -> None:
+    """A file written by an older harness with fewer columns gets the new ones (empty); another
+    layout is refused."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    header = header_of(path)
+    if header is None or header == columns:
+        return  # no readable header: the readers skip the file with a warning, new rows still go in
+    if set(header) < set(columns):
+        rewrite_with_columns(path, columns)
+        return
+    raise ConfigError(f"{path} has another column layout (columns {', '.join(sorted(set(header) - set(columns)))} "
+                      f"are unknown here); write to a new --out folder")
 
 
 
-def finished_spec_hashes(out_dir: str | Path) -> set[str]:
+def read_runs(out_dir: str | Path, warn: Warn = warn_on_stderr) -> list[dict[str, str]]:
+    """The whole rows of ``out_dir/runs.csv`` (bad lines skipped with a warning)."""
+    return read_rows(Path(out_dir) / ResultsStore.RUNS, warn)
+
+
+def finished_spec_hashes(out_dir: str | Path, warn: Warn = warn_on_stderr) -> set[str]:
     """spec_hash of every run in ``out_dir/runs.csv`` that finished (for ``--resume``)."""
-    path = Path(out_dir) / ResultsStore.RUNS
-    if not path.is_file():
-        return set()
-    with path.open(newline="") as f:
-        return {row["spec_hash"] for row in csv.DictReader(f) if row.get("status") in FINISHED and row.get("spec_hash")}
+    return {row["spec_hash"] for row in read_runs(out_dir, warn) if row.get("status") in FINISHED and row.get("spec_hash")}

@@ -1,0 +1,106 @@
+"""Ray tasks (``bench run --executor ray [--address auto|HOST:PORT]``): each run is a Ray task with
+one CPU; its events come back through a Ray queue and its row as the task's result, and the sweep
+(the driver) alone writes them. Without ``--address`` a local Ray instance with ``--jobs`` CPUs is
+started for the command and stopped at its end.
+
+A task whose worker dies (killed, out of memory, its node lost) is not retried: its run becomes an
+"error" row that says what Ray reported, and the sweep goes on. Ctrl-C and SIGTERM cancel every
+outstanding task (force: their workers are killed) before the sweep stops.
+
+Every node needs mannbench importable (``pip install -e '.[ray]'`` on each) and the results folder at
+the same path for run logs and run locks (a shared file system), else each node keeps its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from bench.config import ConfigError
+from bench.execution.executor import Event, EmitEvent, Executor, lost_row
+from bench.execution.run import RunJob, error_row, log_tail
+
+INSTALL = "pip install -e '.[ray]'"
+POLL_S = 0.2  # the driver's longest wait for an event
+PROGRESS_INTERVAL_S = 0.5  # how often a task reports progress
+CPUS_PER_RUN = 1
+
+
+def _run_job(job: RunJob, index: int, events) -> dict[str, Any]:
+    """The Ray task: one run, its events into ``events`` (a ray.util.queue.Queue)."""
+    from bench.execution.run import execute
+
+    events.put((index, "start", ()))
+    last = [0.0]
+
+    def emit(kind: str, *data: Any) -> None:
+        if kind == "progress":
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL_S and data[0] != job.spec.train.iterations:
+                return
+            last[0] = now
+        events.put((index, kind, data))
+
+    return execute(job, emit)
+
+
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self, jobs: int, address: str | None = None):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError(f"--executor ray needs Ray, which is not installed: {INSTALL}") from None
+        self.jobs, self.address = jobs, address
+
+    def run(self, jobs: list[RunJob], emit: EmitEvent) -> None:
+        import ray
+        from ray.util.queue import Queue
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=self.address, num_cpus=None if self.address else self.jobs * CPUS_PER_RUN,
+                     include_dashboard=False, log_to_driver=False)
+        pending: list = []
+        try:
+            events = Queue(actor_options={"num_cpus": 0})
+            task = ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)(_run_job)
+            index_of = {task.remote(dataclasses.replace(job, threads=CPUS_PER_RUN), index, events): index
+                        for index, job in enumerate(jobs)}  # torch threads: the task's CPU share, not the driver's
+            pending = list(index_of)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
+                _drain(events, emit)
+                for ref in done:
+                    index = index_of[ref]
+                    emit(Event(index, "done", (_result(ray, ref, jobs[index]),)))
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _drain(events, emit: EmitEvent) -> None:
+    size = events.size()
+    if size:
+        for index, kind, data in events.get_nowait_batch(size):
+            emit(Event(index, kind, data))
+
+
+def _result(ray, ref, job: RunJob) -> dict[str, Any]:
+    """The task's row, or the error row of a task that did not come back."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as err:  # an exception outside the run's own handling
+        cause = err.cause if err.cause is not None else err
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        return error_row(job, f"the Ray task failed: {type(cause).__name__}: {first}; "
+                              f"last lines of its log: {log_tail(job.log_path)}")
+    except ray.exceptions.RayError as err:  # the worker or its node died, out of memory, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return lost_row(job, f"Ray reported {type(err).__name__}: {reason}"[:300])
