@@ -62,7 +62,7 @@ COPY = ["run", "-m", "armin,lstm", "-t", "copy", "-n", "2"]
     (["--out", ""], "argument --out/-o: '' is not a folder name"),
     # options the run would not read
     (["-s", "model.memory_slots=8"], "model.memory_slots=8: model 'lstm' (class lstm) has no memory"),
-    (["-s", "train.clip_norm=1"], "train.clip_norm=1.0 is not used by task 'copy' (episodic training loop"),
+    (["-s", "train.early_stopping_patience=2"], "train.early_stopping_patience=2 is not used by task 'copy' (episodic training loop"),
     (["-s", "train.lr_schedule=plateau"], "train.lr_schedule='plateau' is not used by task 'copy'"),
     (["-s", "train.epochs=3"], "train.epochs=3 is not used by task 'copy'"),
     (["-s", "train.optimizer=adam", "-s", "train.momentum=0.5"], "train.momentum=0.5 is not used by task 'copy' "
