@@ -67,3 +67,11 @@ def test_installed_wheel_lists_and_runs_from_any_folder(installed, tmp_path):
     assert ran.returncode == 0, ran.stdout + ran.stderr
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert runs[["model", "task", "iterations_run"]].values.tolist() == [["lstm", "copy", 3]]
+
+
+def test_the_packaged_configuration_is_the_top_level_file():
+    """One file to edit: bench/benchmarks.yaml (package data) is a link to the repository's
+    benchmarks.yaml, never a copy that could drift from it."""
+    root = Path(__file__).resolve().parent.parent
+    packaged = root / "bench" / "benchmarks.yaml"
+    assert packaged.is_symlink() and packaged.resolve() == (root / "benchmarks.yaml").resolve()
