@@ -38,8 +38,10 @@ def make_run_id(spec: RunSpec) -> str:
 
 
 def execute(spec: RunSpec, store: ResultsStore, on_progress: ProgressHook | None = None,
-            on_point: Callable[[RunSpec, ValidationPoint], None] | None = None) -> dict[str, Any]:
-    """Run one spec to completion and append its row; returns the row."""
+            on_point: Callable[[RunSpec, ValidationPoint], None] | None = None,
+            train_loop: Callable[..., TrainOutcome] | None = None) -> dict[str, Any]:
+    """Run one spec to completion and append its row; returns the row. ``train_loop`` replaces the
+    task's training loop (bench/vectorized.py hands over seeds trained together)."""
     cfg = spec.train
     device = torch.device(cfg.device)
     if cfg.threads:
@@ -83,7 +85,7 @@ def execute(spec: RunSpec, store: ResultsStore, on_progress: ProgressHook | None
             if on_point:
                 on_point(spec, point)
 
-        train = TRAINERS[getattr(task, "trainer", "episodic")]
+        train = train_loop or TRAINERS[getattr(task, "trainer", "episodic")]
         outcome = train(model, task, cfg, spec.seed, on_iteration, on_validation)
         row.update(_outcome_columns(outcome, cfg.solved_window))
         row.update(outcome.extra)

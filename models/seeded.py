@@ -326,10 +326,11 @@ def _convert(module: nn.Module, peers: list[nn.Module]) -> None:
 
 
 @torch.no_grad()
-def unstack_into(vmodel: nn.Module, models: list[nn.Module]) -> None:
-    """Copy seed s's slice of every parameter of ``vmodel`` into ``models[s]`` (same names)."""
+def unstack_into(vmodel: nn.Module, models: list[nn.Module] | dict[int, nn.Module]) -> None:
+    """Copy seed s's slice of every parameter of ``vmodel`` into ``models[s]`` (same names); a dict
+    gives only some seeds their models."""
     stacked = dict(vmodel.named_parameters())
-    for s, model in enumerate(models):
+    for s, model in models.items() if isinstance(models, dict) else enumerate(models):
         for name, param in model.named_parameters():
             param.copy_(stacked[name][s])
 

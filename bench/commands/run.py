@@ -61,6 +61,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--out", "-o", type=Path, default=DEFAULT_OUT, help="results folder (default results/)")
     run.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel processes (threads split between them)")
     run.add_argument("--resume", action="store_true", help="skip runs that already have a finished row in OUT/runs.csv")
+    run.add_argument("--vectorize-seeds", action="store_true",
+                     help="train the seeds of each model/task/options as one computation (bench/vectorized.py)")
     run.add_argument(
         "--set", "-s", dest="options", action="append", metavar="SCOPE.NAME=VALUE",
         help="override any option: model.hidden_size=50, task.max_length=5, train.lr=1e-3, "
@@ -120,6 +122,8 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 def main(args: argparse.Namespace, console: Console) -> int:
     from bench.results import ResultsStore, finished_spec_hashes  # torch-heavy imports only when running
     from bench.runner import run_sweep
+    if getattr(args, "vectorize_seeds", False):  # the seeds of each group trained together
+        from bench.vectorized import run_vectorized_sweep as run_sweep
 
     config = load_config(args.config)
     specs = specs_from_args(args, config)

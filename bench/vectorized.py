@@ -1,0 +1,315 @@
+"""Vectorized seeds: the seeds of one (model, task, options) trained as one computation.
+
+    bench run -m armin -t copy --seeds 16 --vectorize-seeds
+
+At batch 1 a training step is bound by per-operation overhead, so S seeds computed as one batched step
+cost far less than S steps. The S models (each built after ``torch.manual_seed(seed)``, so each seed's
+initial weights are exactly those of an ordinary run) become one model whose parameters carry a
+leading seed dimension (models/seeded.py); its batch axis carries seeds x batch.
+
+Per seed, exactly as an ordinary run (bench/trainer.py):
+- data: seed s draws its batches from its own stream (``torch.Generator().manual_seed(s)``), the very
+  batches of its ordinary run. The seeds' sequences of one iteration differ in length; the shorter ones
+  are padded at the end to the longest with zero inputs, and seed s's loss is the task's loss on its
+  own unpadded slice of the logits. The models are causal, so the padded steps change neither the
+  loss nor the gradient of any seed: the seeds are not coupled through the data. The price is compute
+  on the padded steps (on copy, the longest of 8 lengths is about 1.75x the mean).
+- optimiser and value clipping: one optimiser over the stacked parameters; RMSprop, Adam and clipping
+  by value act elementwise, hence per seed.
+- validation, the solved rule, divergence, the curve and the result row: per seed, on an ordinary
+  model holding that seed's current weights (its own validation stream), through the runner's usual
+  path (``bench.runner.execute``), so a row is made exactly as for an ordinary run.
+- a seed that is solved (with ``stop_when_solved``) or diverged stops learning while the others go
+  on: its gradient is zeroed and, after every optimiser step, its slice of the parameters and of the
+  optimiser state is put back (masked). Its rows still run through the computation until the group
+  ends.
+
+What differs from S ordinary runs:
+- randomness inside the model (gumbel noise, zoneout) comes from the global RNG once for all seeds,
+  so for S > 1 a seed's noise is not that of its ordinary run (with S = 1 it is: the run is identical).
+- time columns: ``train_time_s`` (and ``time_to_solve_s``, ``train_steps_per_s``) count the shared
+  computation while the seed trained, the group's time, not a share of it. ``train_options`` holds
+  ``"vectorized": S``.
+- peak memory columns are those of the row's own bookkeeping, not of the group's training.
+
+Models that do not declare support (``supports_vectorized_seeds``), groups of one seed, and tasks with
+another training loop than the episodic one run seeds one by one, as without the flag.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from bench.config import RunSpec, TrainConfig
+from bench.profiler import synchronize
+from bench.results import ResultsStore
+from bench.runner import Event, execute, run_sweep
+from bench.trainer import (
+    DTYPES,
+    VALIDATION_SEED_OFFSET,
+    TrainOutcome,
+    ValidationPoint,
+    is_solved,
+    make_optimizer,
+    validate,
+)
+from models import MODEL_REGISTRY, build_model
+from models.base import RecurrentModel
+from models.seeded import flush_weight_gradients, supports_vectorized_seeds, unstack_into, vectorize
+from tasks import TASK_REGISTRY, build_task
+from tasks.base import Batch, Task
+
+EPISODIC = "episodic"  # the training loop vectorized here (fresh state every iteration)
+
+
+# --- which runs train together ----------------------------------------------------------------------
+def group_key(spec: RunSpec) -> str:
+    """Everything that defines a run but its seed."""
+    return json.dumps([spec.model, spec.model_class, spec.model_options, spec.task, spec.task_class,
+                       spec.task_options, spec.train.to_dict()], sort_keys=True, default=str)
+
+
+def group_specs(specs: list[RunSpec]) -> list[list[RunSpec]]:
+    """The specs grouped by ``group_key``, in the order of first appearance."""
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(group_key(spec), []).append(spec)
+    return list(groups.values())
+
+
+def vectorizable(spec: RunSpec) -> bool:
+    """The model declares support and the task trains with the episodic loop."""
+    model_ok = supports_vectorized_seeds(MODEL_REGISTRY[spec.model_class])
+    return model_ok and getattr(TASK_REGISTRY[spec.task_class], "trainer", EPISODIC) == EPISODIC
+
+
+# --- stopping seeds inside the group ----------------------------------------------------------------
+class SeedFreezer:
+    """Seeds that stopped learning: their gradients are zeroed before the optimiser step and their
+    slices of the parameters and of the optimiser state restored after it."""
+
+    def __init__(self, params: list[nn.Parameter], optimizer: torch.optim.Optimizer, seeds: int):
+        self.params, self.optimizer = params, optimizer
+        self.frozen = torch.zeros(seeds, dtype=torch.bool, device=params[0].device)
+        self.anchors: dict[tuple[int, str], torch.Tensor] = {}  # (param index, "param" or state key) -> values
+
+    def _tracked(self) -> list[tuple[tuple[int, str], torch.Tensor]]:
+        """Every parameter and every per-element optimiser state tensor (same shape as its parameter)."""
+        out = []
+        for i, p in enumerate(self.params):
+            out.append(((i, "param"), p.data))
+            for key, value in self.optimizer.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape:
+                    out.append(((i, key), value))
+        return out
+
+    def freeze(self, seed: int) -> None:
+        for key, tensor in self._tracked():
+            if key not in self.anchors:
+                self.anchors[key] = tensor.detach().clone()
+            else:
+                self.anchors[key][seed] = tensor[seed]
+        self.frozen[seed] = True
+
+    def _mask(self, tensor: torch.Tensor) -> torch.Tensor:
+        return self.frozen.view(-1, *([1] * (tensor.dim() - 1)))
+
+    def zero_gradients(self) -> None:
+        if not self.frozen.any():
+            return
+        for p in self.params:
+            if p.grad is not None:
+                p.grad.masked_fill_(self._mask(p.grad), 0.0)  # also a NaN gradient of a diverged seed
+
+    def restore(self) -> None:
+        if not self.frozen.any():
+            return
+        with torch.no_grad():
+            for key, tensor in self._tracked():
+                # state created after the freeze (by the first step) starts from zeros, as RMSprop and Adam do
+                anchor = self.anchors.setdefault(key, torch.zeros_like(tensor))
+                tensor.copy_(torch.where(self._mask(tensor), anchor, tensor))
+
+
+# --- the group's training loop ---------------------------------------------------------------------
+def padded_inputs(batches: dict[int, Batch], seeds: int, batch_size: int) -> torch.Tensor:
+    """The inputs of every seed's batch in its rows, seed-major, padded at the end with zeros to the
+    longest: (T_max, S*B, I). Rows of seeds without a batch (stopped) are zeros."""
+    first = next(iter(batches.values())).inputs
+    length = max(b.inputs.shape[0] for b in batches.values())
+    inputs = first.new_zeros(length, seeds * batch_size, first.shape[2])
+    for s, batch in batches.items():
+        inputs[: batch.inputs.shape[0], s * batch_size : (s + 1) * batch_size] = batch.inputs
+    return inputs
+
+
+def train_group(
+    models: list[RecurrentModel],
+    task: Task,
+    cfg: TrainConfig,
+    seeds: list[int],
+    on_iteration: Callable[[int, int, float], None] | None = None,
+    on_validation: Callable[[int, ValidationPoint], None] | None = None,
+) -> list[TrainOutcome]:
+    """Train ``models`` (one per seed, in the order of ``seeds``) as one computation; each seed's
+    outcome as ``bench.trainer.train`` would report it, and its final weights left in its model.
+    Callbacks get the seed's position first: on_iteration(s, iteration, loss), on_validation(s, point)."""
+    S, B = len(models), cfg.batch_size
+    vmodel = vectorize(models)
+    p = next(vmodel.parameters())
+    device = p.device
+    optimizer = make_optimizer(vmodel, cfg)
+    params = [q for q in vmodel.parameters() if q.requires_grad]
+    freezer = SeedFreezer(params, optimizer, S)
+    train_gens = [torch.Generator().manual_seed(seed) for seed in seeds]
+    val_gens = [torch.Generator().manual_seed(seed + VALIDATION_SEED_OFFSET) for seed in seeds]
+    outcomes = [TrainOutcome(status="unsolved") for _ in seeds]
+    val_losses: list[list[float]] = [[] for _ in seeds]
+    loss_sums, loss_counts = [0.0] * S, [0] * S
+    running = list(range(S))  # seeds still learning
+    start = time.perf_counter()
+    vmodel.train()
+
+    def stop(s: int, status: str | None = None, diverged_at: int | None = None) -> None:
+        unstack_into(vmodel, {s: models[s]})
+        freezer.freeze(s)
+        running.remove(s)
+        if status:
+            outcomes[s].status, outcomes[s].diverged_at = status, diverged_at
+        outcomes[s].wall_time_s = time.perf_counter() - start
+
+    for iteration in range(1, cfg.iterations + 1):
+        if not running:
+            break
+        t0 = time.perf_counter()
+        vmodel.set_inverse_temperature(cfg.inverse_temperature.at(iteration - 1))
+        batches = {s: task.sample(B, train_gens[s]).to(device, p.dtype) for s in running}
+        logits, _ = vmodel(padded_inputs(batches, S, B))  # fresh initial state every iteration
+        losses = {s: task.loss(logits[: b.inputs.shape[0], s * B : (s + 1) * B], b) for s, b in batches.items()}
+        values = dict(zip(losses, torch.stack(list(losses.values())).tolist()))
+        for s in [s for s in running if not math.isfinite(values[s])]:
+            stop(s, "diverged", iteration)  # before any update, as the ordinary loop breaks
+        if running:
+            optimizer.zero_grad(set_to_none=True)
+            total = losses[running[0]]
+            for s in running[1:]:
+                total = total + losses[s]
+            total.backward()  # seed s's parameters get the gradient of seed s's loss only
+            flush_weight_gradients(vmodel)
+            freezer.zero_gradients()
+            if cfg.clip_value > 0:
+                torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
+            optimizer.step()
+            freezer.restore()
+        synchronize(device)
+        elapsed = time.perf_counter() - t0
+        for s in running:
+            out = outcomes[s]
+            out.train_time_s += elapsed
+            out.iterations_run = iteration
+            out.train_steps += batches[s].steps
+            loss_sums[s], loss_counts[s] = loss_sums[s] + values[s], loss_counts[s] + 1
+            if on_iteration:
+                on_iteration(s, iteration, values[s])
+
+        if running and (iteration % cfg.val_every == 0 or iteration == cfg.iterations):
+            unstack_into(vmodel, {s: models[s] for s in running})
+            for s in list(running):
+                models[s].set_inverse_temperature(vmodel.inverse_temperature)
+                t1 = time.perf_counter()
+                val_loss = validate(models[s], task, cfg, val_gens[s])
+                out = outcomes[s]
+                out.val_time_s += time.perf_counter() - t1
+                point = ValidationPoint(iteration, val_loss, loss_sums[s] / loss_counts[s],
+                                        vmodel.inverse_temperature, out.train_time_s)
+                loss_sums[s], loss_counts[s] = 0.0, 0
+                out.curve.append(point)
+                if on_validation:
+                    on_validation(s, point)
+                if not math.isfinite(val_loss):
+                    stop(s, "diverged", iteration)
+                    continue
+                val_losses[s].append(val_loss)
+                if out.iterations_to_solve is None and is_solved(val_losses[s], cfg):
+                    out.status, out.iterations_to_solve, out.time_to_solve_s = "solved", iteration, out.train_time_s
+                    if cfg.stop_when_solved:
+                        stop(s)
+
+    for s in list(running):
+        stop(s)
+    return outcomes
+
+
+# --- one row per seed, through the runner's usual path ----------------------------------------------
+def _replay(trained: RecurrentModel, outcome: TrainOutcome, cfg: TrainConfig, seeds: int):
+    """A training loop for ``bench.runner.execute`` whose training already happened in the group: it
+    hands over the seed's weights, curve and outcome, so the row is made as for any run."""
+
+    def loop(model, task, _cfg, _seed, _on_iteration, on_validation) -> TrainOutcome:
+        model.load_state_dict(trained.state_dict())
+        model.set_inverse_temperature(trained.inverse_temperature)
+        for point in outcome.curve:
+            on_validation(point)
+        train_options = {**cfg.to_dict(), "vectorized": seeds}
+        return TrainOutcome(**{**vars(outcome), "extra": {"train_options": json.dumps(train_options, sort_keys=True)}})
+
+    return loop
+
+
+def _failed(error: Exception):
+    def loop(*_args) -> TrainOutcome:
+        raise error
+
+    return loop
+
+
+def execute_group(specs: list[RunSpec], store: ResultsStore,
+                  on_progress: Callable[[RunSpec, int, float], None] | None = None,
+                  on_point: Callable[[RunSpec, ValidationPoint], None] | None = None) -> list[dict[str, Any]]:
+    """Train the seeds of ``specs`` (one group) together and append one row per seed; returns them."""
+    cfg = specs[0].train
+    device = torch.device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    loops = []
+    try:
+        task = build_task(specs[0].task_class, **specs[0].task_options)
+        models = []
+        for spec in specs:
+            torch.manual_seed(spec.seed)  # each seed's initial weights as in its ordinary run
+            models.append(build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[cfg.dtype]))
+        outcomes = train_group(
+            models, task, cfg, [spec.seed for spec in specs],
+            (lambda s, it, loss: on_progress(specs[s], it, loss)) if on_progress else None,
+            (lambda s, point: on_point(specs[s], point)) if on_point else None,
+        )
+        loops = [_replay(model, outcome, cfg, len(specs)) for model, outcome in zip(models, outcomes)]
+    except Exception as err:  # noqa: BLE001 - recorded in every seed's row, as the runner records a failed run
+        loops = [_failed(err)] * len(specs)
+    return [execute(spec, store, train_loop=loop) for spec, loop in zip(specs, loops)]
+
+
+def run_vectorized_sweep(specs: list[RunSpec], out_dir, jobs: int = 1, on_event: Event | None = None) -> list[dict[str, Any]]:
+    """``bench.runner.run_sweep`` with the seeds of each vectorizable group trained together (one group
+    at a time, in this process); the other runs go through ``run_sweep`` (``jobs`` at a time)."""
+    on_event = on_event or (lambda *a: None)
+    groups = group_specs(specs)
+    together = [g for g in groups if len(g) > 1 and vectorizable(g[0])]
+    alone = [spec for g in groups if not (len(g) > 1 and vectorizable(g[0])) for spec in g]
+    rows = run_sweep(alone, out_dir, jobs, on_event) if alone else []
+    store = ResultsStore(out_dir)
+    for group in together:
+        for spec in group:
+            on_event("start", spec)
+        group_rows = execute_group(group, store, lambda sp, it, loss: on_event("progress", sp, it, loss),
+                                   lambda sp, point: on_event("validation", sp, point))
+        for spec, row in zip(group, group_rows):
+            on_event("done", spec, row)
+        rows.extend(group_rows)
+    return rows
