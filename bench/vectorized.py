@@ -8,12 +8,14 @@ initial weights are exactly those of an ordinary run) become one model whose par
 leading seed dimension (models/seeded.py); its batch axis carries seeds x batch.
 
 Per seed, exactly as an ordinary run (bench/trainer.py):
-- data: seed s draws its batches from its own stream (``torch.Generator().manual_seed(s)``), the very
-  batches of its ordinary run. The seeds' sequences of one iteration differ in length; the shorter ones
-  are padded at the end to the longest with zero inputs, and seed s's loss is the task's loss on its
-  own unpadded slice of the logits. The models are causal, so the padded steps change neither the
-  loss nor the gradient of any seed: the seeds are not coupled through the data. The price is compute
-  on the padded steps (on copy, the longest of 8 lengths is about 1.75x the mean).
+- data: seed s draws its batches from its own stream (``torch.Generator().manual_seed(s)``, its
+  ordinary run's stream), with one shared sequence length per iteration, the only coupling between
+  the seeds: the length of the first running seed's next batch (that seed gets exactly its ordinary
+  run's batches); every other seed takes, from its own stream, its earliest unused batch of that
+  length, keeping batches of other lengths for later iterations (``SeedStreams``). Seed s's loss is
+  the task's loss on its own slice of the logits. (Batches of different lengths, should a seed find
+  none of the shared length, are padded at the end with zero inputs: the models are causal, so the
+  padded steps change neither the loss nor the gradient of any seed; they only cost compute.)
 - optimiser and value clipping: one optimiser over the stacked parameters; RMSprop, Adam and clipping
   by value act elementwise, hence per seed.
 - validation, the solved rule, divergence, the curve and the result row: per seed, on an ordinary
@@ -25,6 +27,9 @@ Per seed, exactly as an ordinary run (bench/trainer.py):
   ends.
 
 What differs from S ordinary runs:
+- the order of a seed's batches (not the first seed's): its stream's batches, taken in the order the
+  shared lengths call for them. With one length (e.g. ``min_length = max_length``) it is the order of
+  its ordinary run.
 - randomness inside the model (gumbel noise, zoneout) comes from the global RNG once for all seeds,
   so for S > 1 a seed's noise is not that of its ordinary run (with S = 1 it is: the run is identical).
 - time columns: ``train_time_s`` (and ``time_to_solve_s``, ``train_steps_per_s``) count the shared
@@ -41,6 +46,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import defaultdict, deque
 from typing import Any, Callable
 
 import torch
@@ -137,6 +143,46 @@ class SeedFreezer:
                 tensor.copy_(torch.where(self._mask(tensor), anchor, tensor))
 
 
+# --- each seed's data -------------------------------------------------------------------------------
+MAX_DRAWS = 1_000  # draws a seed makes for a batch of the iteration's length before it takes another length
+POOL_LIMIT = 1_000  # batches a seed keeps for later iterations
+
+
+class SeedStreams:
+    """Every seed's batches come from its own stream (``torch.Generator().manual_seed(seed)``, as in
+    its ordinary run), and the seeds of one iteration get batches of one length: the length of the
+    first running seed's next batch (the only coupling between the seeds). Another seed takes the
+    earliest batch of that length it has drawn and not used, drawing more from its stream as needed;
+    batches of other lengths wait in its pool for an iteration that calls for them. If none comes in
+    ``MAX_DRAWS`` draws, it takes its last draw, which ``padded_inputs`` pads (exact, only slower)."""
+
+    def __init__(self, task: Task, batch_size: int, seeds: list[int]):
+        self.task, self.batch_size = task, batch_size
+        self.gens = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.pools: list[dict[int, deque[Batch]]] = [defaultdict(deque) for _ in seeds]
+        self.pooled = [0] * len(seeds)
+
+    def draw(self, running: list[int]) -> dict[int, Batch]:
+        """One batch for each running seed (positions in ``seeds``), all of the first one's length."""
+        first = self.task.sample(self.batch_size, self.gens[running[0]])
+        length = first.inputs.shape[0]
+        return {running[0]: first, **{s: self._take(s, length) for s in running[1:]}}
+
+    def _take(self, s: int, length: int) -> Batch:
+        pool = self.pools[s]
+        if pool[length]:
+            self.pooled[s] -= 1
+            return pool[length].popleft()
+        for _ in range(MAX_DRAWS):
+            batch = self.task.sample(self.batch_size, self.gens[s])
+            if batch.inputs.shape[0] == length:
+                return batch
+            if self.pooled[s] < POOL_LIMIT:
+                pool[batch.inputs.shape[0]].append(batch)
+                self.pooled[s] += 1
+        return batch
+
+
 # --- the group's training loop ---------------------------------------------------------------------
 def padded_inputs(batches: dict[int, Batch], seeds: int, batch_size: int) -> torch.Tensor:
     """The inputs of every seed's batch in its rows, seed-major, padded at the end with zeros to the
@@ -147,6 +193,36 @@ def padded_inputs(batches: dict[int, Batch], seeds: int, batch_size: int) -> tor
     for s, batch in batches.items():
         inputs[: batch.inputs.shape[0], s * batch_size : (s + 1) * batch_size] = batch.inputs
     return inputs
+
+
+def group_step(vmodel: RecurrentModel, task: Task, batches: dict[int, Batch], seeds: int,
+               optimizer: torch.optim.Optimizer, freezer: "SeedFreezer", cfg: TrainConfig,
+               on_diverged: Callable[[int], None] = lambda s: None) -> dict[int, float]:
+    """One training iteration of the seeds that have a batch: forward on the padded inputs, seed s's
+    loss on its own slice, then one update in which seed s's parameters get the gradient of seed s's
+    loss only. A seed whose loss is not finite is reported (``on_diverged``, before the update) and
+    left out. Returns every seed's loss value."""
+    B = next(iter(batches.values())).inputs.shape[1]
+    logits, _ = vmodel(padded_inputs(batches, seeds, B))  # fresh initial state every iteration
+    losses = {s: task.loss(logits[: b.inputs.shape[0], s * B : (s + 1) * B], b) for s, b in batches.items()}
+    values = dict(zip(losses, torch.stack(list(losses.values())).tolist()))
+    learning = [s for s in losses if math.isfinite(values[s])]
+    for s in losses:
+        if s not in learning:
+            on_diverged(s)
+    if learning:
+        optimizer.zero_grad(set_to_none=True)
+        total = losses[learning[0]]
+        for s in learning[1:]:
+            total = total + losses[s]
+        total.backward()
+        flush_weight_gradients(vmodel)
+        freezer.zero_gradients()
+        if cfg.clip_value > 0:
+            torch.nn.utils.clip_grad_value_(freezer.params, cfg.clip_value)
+        optimizer.step()
+        freezer.restore()
+    return values
 
 
 def train_group(
@@ -165,9 +241,8 @@ def train_group(
     p = next(vmodel.parameters())
     device = p.device
     optimizer = make_optimizer(vmodel, cfg)
-    params = [q for q in vmodel.parameters() if q.requires_grad]
-    freezer = SeedFreezer(params, optimizer, S)
-    train_gens = [torch.Generator().manual_seed(seed) for seed in seeds]
+    freezer = SeedFreezer([q for q in vmodel.parameters() if q.requires_grad], optimizer, S)
+    streams = SeedStreams(task, B, seeds)
     val_gens = [torch.Generator().manual_seed(seed + VALIDATION_SEED_OFFSET) for seed in seeds]
     outcomes = [TrainOutcome(status="unsolved") for _ in seeds]
     val_losses: list[list[float]] = [[] for _ in seeds]
@@ -189,24 +264,9 @@ def train_group(
             break
         t0 = time.perf_counter()
         vmodel.set_inverse_temperature(cfg.inverse_temperature.at(iteration - 1))
-        batches = {s: task.sample(B, train_gens[s]).to(device, p.dtype) for s in running}
-        logits, _ = vmodel(padded_inputs(batches, S, B))  # fresh initial state every iteration
-        losses = {s: task.loss(logits[: b.inputs.shape[0], s * B : (s + 1) * B], b) for s, b in batches.items()}
-        values = dict(zip(losses, torch.stack(list(losses.values())).tolist()))
-        for s in [s for s in running if not math.isfinite(values[s])]:
-            stop(s, "diverged", iteration)  # before any update, as the ordinary loop breaks
-        if running:
-            optimizer.zero_grad(set_to_none=True)
-            total = losses[running[0]]
-            for s in running[1:]:
-                total = total + losses[s]
-            total.backward()  # seed s's parameters get the gradient of seed s's loss only
-            flush_weight_gradients(vmodel)
-            freezer.zero_gradients()
-            if cfg.clip_value > 0:
-                torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
-            optimizer.step()
-            freezer.restore()
+        batches = {s: batch.to(device, p.dtype) for s, batch in streams.draw(running).items()}
+        values = group_step(vmodel, task, batches, S, optimizer, freezer, cfg,
+                            on_diverged=lambda s: stop(s, "diverged", iteration))  # before any update, as the ordinary loop
         synchronize(device)
         elapsed = time.perf_counter() - t0
         for s in running:

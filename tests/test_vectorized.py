@@ -12,7 +12,7 @@ import torch
 from bench.cli import main
 from bench.config import TrainConfig
 from bench.trainer import make_optimizer, train
-from bench.vectorized import SeedFreezer, padded_inputs, train_group
+from bench.vectorized import SeedFreezer, SeedStreams, padded_inputs, train_group
 from models import build_model
 from models.seeded import NotVectorizable, SeedStacked, flush_weight_gradients, vectorize
 from tasks import build_task
@@ -43,8 +43,11 @@ def config(**options) -> TrainConfig:
     return TrainConfig.from_dict({**base, **options})
 
 
-def copy_task():
-    return build_task("copy", **TASK)
+def copy_task(**options):
+    return build_task("copy", **{**TASK, **options})
+
+
+ONE_LENGTH = {"min_length": 3, "max_length": 3}  # every seed's stream in the order of its ordinary run
 
 
 @pytest.mark.parametrize("preset, options", [("armin", {"addressing_noise": True}), ("ntm", {}), ("tardis", {}), ("dnc", {})])
@@ -93,8 +96,9 @@ def test_each_seed_gets_the_loss_and_gradients_of_its_ordinary_run(preset):
 @pytest.mark.parametrize("preset", ["armin-code", "ntm"])
 def test_each_seed_trains_as_its_ordinary_run(preset):
     """Several iterations with optimiser, clipping and validation: per seed the losses, the curve and
-    the final weights of its ordinary run (float64, deterministic model)."""
-    cfg, task, seeds = config(clip_value=0.05), copy_task(), [4, 5, 6]
+    the final weights of its ordinary run (float64, deterministic model; one sequence length, so
+    that every seed's batches come in the order of its ordinary run)."""
+    cfg, task, seeds = config(clip_value=0.05), copy_task(**ONE_LENGTH), [4, 5, 6]
     models = [build(preset, s) for s in seeds]
     losses = {s: [] for s in range(3)}
     outcomes = train_group(models, task, cfg, seeds, on_iteration=lambda s, i, loss: losses[s].append(loss))
@@ -129,7 +133,7 @@ def test_a_diverged_seed_stops_and_the_others_train_on_unchanged():
 def test_a_solved_seed_stops_while_the_others_go_on():
     """Threshold between the seeds' first validation losses: the better seed is solved at the first
     validation and stops there; the other trains to the end, as it would alone."""
-    task, seeds = copy_task(), [0, 1]
+    task, seeds = copy_task(**ONE_LENGTH), [0, 1]
     probe = train_group([build("armin", s) for s in seeds], task, config(iterations=3, val_every=3), seeds)
     first = [o.curve[0].val_loss for o in probe]
     assert first[0] != first[1]
@@ -140,6 +144,28 @@ def test_a_solved_seed_stops_while_the_others_go_on():
     assert outcomes[other].iterations_run == 6
     (alone,) = train_group([build("armin", seeds[other])], task, cfg, [seeds[other]])
     assert [p.val_loss for p in outcomes[other].curve] == pytest.approx([p.val_loss for p in alone.curve], rel=1e-9)
+
+
+def test_seeds_draw_their_own_streams_with_one_length_per_iteration():
+    task, seeds = copy_task(), [0, 1, 2]
+    streams = SeedStreams(task, 2, seeds)
+    drawn = [streams.draw([0, 1, 2]) for _ in range(30)] + [streams.draw([1, 2]) for _ in range(10)]
+    for batches in drawn:
+        assert len({b.inputs.shape[0] for b in batches.values()}) == 1
+    for s in seeds:  # a seed's batches are its stream's batches; within one length, in stream order
+        generator = torch.Generator().manual_seed(s)
+        stream = [task.sample(2, generator) for _ in range(sum(len(d) for d in drawn) * 5)]
+        used = [d[s] for d in drawn if s in d]
+        position = {}
+        for batch in used:
+            length = batch.inputs.shape[0]
+            start = position.get(length, 0)
+            index = next(i for i in range(start, len(stream)) if torch.equal(stream[i].inputs, batch.inputs))
+            assert stream[index].inputs.shape[0] == length
+            position[length] = index + 1
+    leader = [d[0].inputs for d in drawn[:30]]  # the first seed: exactly its ordinary run's batches
+    generator = torch.Generator().manual_seed(0)
+    assert all(torch.equal(x, task.sample(2, generator).inputs) for x in leader)
 
 
 def test_freezer_zeroes_the_gradient_and_keeps_parameters_and_optimiser_state():
