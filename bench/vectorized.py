@@ -67,7 +67,7 @@ from bench.trainer import (
 )
 from models import MODEL_REGISTRY, build_model
 from models.base import RecurrentModel
-from models.seeded import flush_weight_gradients, supports_vectorized_seeds, unstack_into, vectorize
+from models.seeded import NotVectorizable, flush_weight_gradients, supports_vectorized_seeds, unstack_into, vectorize
 from tasks import TASK_REGISTRY, build_task
 from tasks.base import Batch, Task
 
@@ -127,14 +127,14 @@ class SeedFreezer:
         return self.frozen.view(-1, *([1] * (tensor.dim() - 1)))
 
     def zero_gradients(self) -> None:
-        if not self.frozen.any():
+        if not self.anchors:  # nothing frozen yet
             return
         for p in self.params:
             if p.grad is not None:
                 p.grad.masked_fill_(self._mask(p.grad), 0.0)  # also a NaN gradient of a diverged seed
 
     def restore(self) -> None:
-        if not self.frozen.any():
+        if not self.anchors:
             return
         with torch.no_grad():
             for key, tensor in self._tracked():
@@ -350,6 +350,8 @@ def execute_group(specs: list[RunSpec], store: ResultsStore,
             (lambda s, point: on_point(specs[s], point)) if on_point else None,
         )
         loops = [_replay(model, outcome, cfg, len(specs)) for model, outcome in zip(models, outcomes)]
+    except NotVectorizable:  # an option of the model needs a layer or operation without a per-seed version
+        return [execute(spec, store, on_progress, on_point) for spec in specs]
     except Exception as err:  # noqa: BLE001 - recorded in every seed's row, as the runner records a failed run
         loops = [_failed(err)] * len(specs)
     return [execute(spec, store, train_loop=loop) for spec, loop in zip(specs, loops)]

@@ -223,3 +223,17 @@ def test_cli_writes_one_row_and_one_curve_per_seed(tmp_path):
     assert armin.final_val_loss.nunique() == 3  # three seeds, three runs
     curves = pd.read_csv(tmp_path / "curves.csv")
     assert set(curves.run_id) == set(runs.run_id) and (curves.groupby("run_id").size() == 2).all()
+
+
+def test_a_group_that_cannot_be_vectorized_runs_its_seeds_one_by_one(tmp_path, monkeypatch):
+    import bench.vectorized
+
+    def refuse(models):
+        raise NotVectorizable("no per-seed version of SomeLayer")
+
+    monkeypatch.setattr(bench.vectorized, "vectorize", refuse)
+    assert main(["run", "-m", "armin", "-t", "copy", "-n", "5", "--seeds", "2", "--vectorize-seeds",
+                 "--out", str(tmp_path), *TINY]) == 0
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert sorted(runs.seed) == [0, 1] and runs.status.ne("error").all()
+    assert runs.train_options.map(lambda text: "vectorized" not in json.loads(text)).all()
