@@ -109,7 +109,7 @@ class SeedFreezer:
         """Every parameter and every per-element optimiser state tensor (same shape as its parameter)."""
         out = []
         for i, p in enumerate(self.params):
-            out.append(((i, "param"), p.data))
+            out.append(((i, "param"), p.detach()))  # shares the version counter: a restore is an update
             for key, value in self.optimizer.state.get(p, {}).items():
                 if isinstance(value, torch.Tensor) and value.shape == p.shape:
                     out.append(((i, key), value))

@@ -63,31 +63,50 @@ Pending = list[tuple[torch.Tensor, torch.Tensor]]  # (x, dy) of each use since t
 
 
 class _PerSeedLinear(torch.autograd.Function):
-    """y_s = x_s W_s^T + b_s for every seed s: x (S, R, in), W (S, out, in), b (S, out) or None ->
-    (S, R, out). Backward returns the input gradient now and appends (x, dy) to ``pending``: the
-    weight and bias gradients wait for ``flush_linear``."""
+    """y = sum_k x_k W_k^T + b in each seed's rows: x_k (S*B, ..., in_k) seed-major, W_k (S, out, in_k),
+    b (S, out) or None -> (S*B, ..., out). The forward multiplies by ``transposed`` copies (S, in_k,
+    out) of the weights: a row times a contiguous matrix is the fast layout, forward and backward.
+    Backward returns the input gradients now (the recurrence needs them) and appends (x_k, dy) to
+    ``pendings[k]``: the weight and bias gradients wait for ``flush_linear``. One autograd node for all
+    terms: an LSTM cell's two maps cost one."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, pending):
-        ctx.save_for_backward(x, weight)
-        ctx.pending = pending
-        if bias is None:
-            return torch.bmm(x, weight.transpose(1, 2))
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+    def forward(ctx, bias, pendings, transposed, *xs_and_weights):
+        xs, weights = xs_and_weights[0::2], xs_and_weights[1::2]
+        seeds, out = weights[0].shape[:2]
+        x3 = [x.reshape(seeds, -1, x.shape[-1]) for x in xs]  # (S, R, in_k)
+        y = None if bias is None else bias.unsqueeze(1)
+        for x, w_t in zip(x3, transposed):
+            y = torch.bmm(x, w_t) if y is None else torch.baddbmm(y, x, w_t)
+        ctx.save_for_backward(*x3, *weights)
+        ctx.pendings, ctx.shapes = pendings, [x.shape for x in xs]
+        return y.view(*xs[0].shape[:-1], out)
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        ctx.pending.append((x, grad))
-        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
-        return grad_x, None, None, None
+        saved = ctx.saved_tensors
+        x3, weights = saved[: len(saved) // 2], saved[len(saved) // 2 :]
+        dy = grad.reshape(weights[0].shape[0], -1, weights[0].shape[1])  # (S, R, out)
+        grads = []
+        for k, (x, w, pending) in enumerate(zip(x3, weights, ctx.pendings)):
+            pending.append((x, dy))
+            grads += [torch.bmm(dy, w).view(ctx.shapes[k]) if ctx.needs_input_grad[3 + 2 * k] else None, None]
+        return None, None, None, *grads
 
 
-def per_seed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pending: Pending) -> torch.Tensor:
+def transposed(weight: torch.Tensor, cache: dict) -> torch.Tensor:
+    """(S, out, in) -> a contiguous (S, in, out) copy, made again after each in-place update of the
+    weight (the optimiser step), found by the weight's version counter."""
+    if cache.get("version") != weight._version:
+        cache.update(version=weight._version, value=weight.detach().transpose(1, 2).contiguous())
+    return cache["value"]
+
+
+def per_seed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pending: Pending,
+                    cache: dict) -> torch.Tensor:
     """Seed s's affine map on seed s's rows: x (S*B, ..., in) seed-major, weight (S, out, in) ->
-    (S*B, ..., out)."""
-    y = _PerSeedLinear.apply(_seed_view(x, weight.shape[0]), weight, bias, pending)  # (S, R, out)
-    return y.reshape(*x.shape[:-1], weight.shape[1])
+    (S*B, ..., out). ``cache`` keeps the weight's transposed copy between calls."""
+    return _PerSeedLinear.apply(bias, [pending], [transposed(weight, cache)], x, weight)
 
 
 def flush_linear(pending: Pending, weight: nn.Parameter, bias: nn.Parameter | None) -> None:
@@ -125,17 +144,18 @@ class SeededLinear(nn.Module):
         self.bias = _stack([p.bias for p in peers])
         self.batch_dim = 0
         self.pending: Pending = []
+        self.transposed: dict = {}  # the weight's transposed copy for the forward
 
     def forward(self, x):
         if isinstance(x, SeedStacked):  # a per-seed parameter through a per-seed map
             if self.seeds == 1:
                 return self(x.data[0])
-            return SeedStacked(per_seed_linear(x.data, self.weight, self.bias, self.pending))
+            return SeedStacked(per_seed_linear(x.data, self.weight, self.bias, self.pending, self.transposed))
         if self.seeds == 1:
             return F.linear(x, self.weight[0], None if self.bias is None else self.bias[0])
         if self.batch_dim == 0:
-            return per_seed_linear(x, self.weight, self.bias, self.pending)
-        y = per_seed_linear(x.movedim(self.batch_dim, 0), self.weight, self.bias, self.pending)
+            return per_seed_linear(x, self.weight, self.bias, self.pending, self.transposed)
+        y = per_seed_linear(x.movedim(self.batch_dim, 0), self.weight, self.bias, self.pending, self.transposed)
         return y.movedim(0, self.batch_dim)
 
     def flush(self) -> None:
@@ -152,21 +172,24 @@ class SeededLSTMCell(nn.Module):
             setattr(self, name, _stack([getattr(p, name) for p in peers]))
         self.pending_ih: Pending = []
         self.pending_hh: Pending = []
+        self.transposed_ih: dict = {}
+        self.transposed_hh: dict = {}
 
     def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         h, c = hx  # (S*B, H)
         if self.seeds == 1:
             return torch._VF.lstm_cell(x, hx, self.weight_ih[0], self.weight_hh[0], self.bias_ih[0], self.bias_hh[0])
-        gates = per_seed_linear(x, self.weight_ih, self.bias_ih, self.pending_ih) + per_seed_linear(
-            h, self.weight_hh, self.bias_hh, self.pending_hh
-        )
+        bias = self.bias_ih.detach() + self.bias_hh.detach()  # their gradients come from flush()
+        forward_weights = [transposed(self.weight_ih, self.transposed_ih), transposed(self.weight_hh, self.transposed_hh)]
+        gates = _PerSeedLinear.apply(bias, [self.pending_ih, self.pending_hh], forward_weights,
+                                     x, self.weight_ih, h, self.weight_hh)  # (S*B, 4H)
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c
 
     def flush(self) -> None:
         flush_linear(self.pending_ih, self.weight_ih, self.bias_ih)
-        flush_linear(self.pending_hh, self.weight_hh, self.bias_hh)
+        flush_linear(self.pending_hh, self.weight_hh, self.bias_hh)  # the same dy: both biases get it
 
 
 class SeededLayerNorm(nn.Module):
