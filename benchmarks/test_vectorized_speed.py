@@ -8,7 +8,7 @@ copy, batch 1, one thread.
 The pytest-benchmark cases time a step on the longest copy sequence (T = 102 for every seed). The
 script times what a run pays per iteration, 1 seed and S seeds interleaved step by step in one
 process, batches drawn as in training (bench/vectorized.py ``SeedStreams``: the seeds' own streams,
-one shared length per iteration; the drawing is timed too). Thread CPU time (``time.thread_time``) is
+one shared length per iteration; the drawing is timed too). Thread CPU time (``time.thread_time``), the median over the iterations, is
 the figure: on a shared machine, wall time also counts other processes.
 """
 
@@ -99,7 +99,7 @@ def main() -> None:
         steps.one(), steps.group()  # warm-up, untimed
         steps.steps_one = steps.steps_group = 0
         times = time_interleaved({"one": steps.one, "group": steps.group}, args.repeats, torch.device("cpu"))
-        one, group = (statistics.mean(times[k].cpu) * 1e3 for k in ("one", "group"))
+        one, group = (statistics.median(times[k].cpu) * 1e3 for k in ("one", "group"))
         print(f"| {preset} | {one:.1f} | {group:.1f} | {group / one:.2f} | "
               f"{steps.steps_one / args.repeats:.0f} / {steps.steps_group / args.repeats:.0f} |", flush=True)
 

@@ -106,6 +106,8 @@ def per_seed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
                     cache: dict) -> torch.Tensor:
     """Seed s's affine map on seed s's rows: x (S*B, ..., in) seed-major, weight (S, out, in) ->
     (S*B, ..., out). ``cache`` keeps the weight's transposed copy between calls."""
+    if x.shape[0] % weight.shape[0]:
+        raise NotVectorizable(f"a batch of {x.shape[0]} rows is not seed-major over {weight.shape[0]} seeds")
     return _PerSeedLinear.apply(bias, [pending], [transposed(weight, cache)], x, weight)
 
 
