@@ -8,8 +8,9 @@ copy, batch 1, one thread.
 The pytest-benchmark cases time a step on the longest copy sequence (T = 102 for every seed). The
 script times what a run pays per iteration, 1 seed and S seeds interleaved step by step in one
 process, batches drawn as in training (bench/vectorized.py ``SeedStreams``: the seeds' own streams,
-one shared length per iteration; the drawing is timed too). Thread CPU time (``time.thread_time``), the median over the iterations, is
-the figure: on a shared machine, wall time also counts other processes.
+one shared length per iteration; the drawing is timed too). The figure is thread CPU time
+(``time.thread_time``), the median over the iterations: on a shared machine, wall time also counts
+other processes.
 """
 
 from __future__ import annotations
