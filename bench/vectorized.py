@@ -265,8 +265,9 @@ def train_group(
         t0 = time.perf_counter()
         vmodel.set_inverse_temperature(cfg.inverse_temperature.at(iteration - 1))
         batches = {s: batch.to(device, p.dtype) for s, batch in streams.draw(running).items()}
+        # a diverged seed stops before any update, as the ordinary loop breaks
         values = group_step(vmodel, task, batches, S, optimizer, freezer, cfg,
-                            on_diverged=lambda s: stop(s, "diverged", iteration))  # before any update, as the ordinary loop
+                            on_diverged=lambda s: stop(s, "diverged", iteration))
         synchronize(device)
         elapsed = time.perf_counter() - t0
         for s in running:
@@ -343,7 +344,8 @@ def execute_group(specs: list[RunSpec], store: ResultsStore,
         models = []
         for spec in specs:
             torch.manual_seed(spec.seed)  # each seed's initial weights as in its ordinary run
-            models.append(build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[cfg.dtype]))
+            model = build_model(spec.model_class, **spec.model_options)
+            models.append(model.to(device=device, dtype=DTYPES[cfg.dtype]))
         outcomes = train_group(
             models, task, cfg, [spec.seed for spec in specs],
             (lambda s, it, loss: on_progress(specs[s], it, loss)) if on_progress else None,
@@ -357,7 +359,8 @@ def execute_group(specs: list[RunSpec], store: ResultsStore,
     return [execute(spec, store, train_loop=loop) for spec, loop in zip(specs, loops)]
 
 
-def run_vectorized_sweep(specs: list[RunSpec], out_dir, jobs: int = 1, on_event: Event | None = None) -> list[dict[str, Any]]:
+def run_vectorized_sweep(specs: list[RunSpec], out_dir, jobs: int = 1,
+                         on_event: Event | None = None) -> list[dict[str, Any]]:
     """``bench.runner.run_sweep`` with the seeds of each vectorizable group trained together (one group
     at a time, in this process); the other runs go through ``run_sweep`` (``jobs`` at a time)."""
     on_event = on_event or (lambda *a: None)

@@ -59,7 +59,8 @@ class Steps:
 
     def one(self) -> None:
         """An ordinary training step (bench/trainer.py): forward, loss, backward, clipping, update."""
-        batch = self.task.max_batch(self.cfg.batch_size) if self.longest else self.task.sample(self.cfg.batch_size, self.gen)
+        B = self.cfg.batch_size
+        batch = self.task.max_batch(B) if self.longest else self.task.sample(B, self.gen)
         self.steps_one += batch.inputs.shape[0]
         loss = self.task.loss(self.model(batch.inputs)[0], batch)
         self.optimizer.zero_grad(set_to_none=True)

@@ -48,7 +48,8 @@ class NotVectorizable(ValueError):
 
 def supports_vectorized_seeds(model_class: type) -> bool:
     """What a model declares, checked against what the conversion needs."""
-    return bool(getattr(model_class, "supports_vectorized_seeds", False)) and model_class.forward is RecurrentModel.forward
+    declared = bool(getattr(model_class, "supports_vectorized_seeds", False))
+    return declared and model_class.forward is RecurrentModel.forward
 
 
 def _seed_view(x: torch.Tensor, seeds: int) -> torch.Tensor:
@@ -182,7 +183,8 @@ class SeededLSTMCell(nn.Module):
         if self.seeds == 1:
             return torch._VF.lstm_cell(x, hx, self.weight_ih[0], self.weight_hh[0], self.bias_ih[0], self.bias_hh[0])
         bias = self.bias_ih.detach() + self.bias_hh.detach()  # their gradients come from flush()
-        forward_weights = [transposed(self.weight_ih, self.transposed_ih), transposed(self.weight_hh, self.transposed_hh)]
+        forward_weights = [transposed(self.weight_ih, self.transposed_ih),
+                           transposed(self.weight_hh, self.transposed_hh)]
         gates = _PerSeedLinear.apply(bias, [self.pending_ih, self.pending_hh], forward_weights,
                                      x, self.weight_ih, h, self.weight_hh)  # (S*B, 4H)
         i, f, g, o = gates.chunk(4, dim=1)
@@ -270,7 +272,8 @@ class SeedStacked:
         that it lines up with ``batch`` as the unbatched value did: (S*B, 1.., *shape)."""
         shape = self.data.shape[1:]
         if batch.dim() < 1 + len(shape):
-            raise NotVectorizable(f"per-seed parameter of shape {tuple(shape)} against a tensor of shape {tuple(batch.shape)}")
+            raise NotVectorizable(f"per-seed parameter of shape {tuple(shape)} against a tensor "
+                                  f"of shape {tuple(batch.shape)}")
         rows = self.expand(batch.shape[0], *shape)  # (S*B, *shape)
         return rows.reshape(batch.shape[0], *([1] * (batch.dim() - 1 - len(shape))), *shape)
 
@@ -334,6 +337,8 @@ def vectorize(models: list[RecurrentModel]) -> RecurrentModel:
 
 
 def _convert(module: nn.Module, peers: list[nn.Module]) -> None:
+    """In ``module`` (a copy of peers[0]), replace every layer by its per-seed version built from the
+    same layer of every peer, and every parameter the module holds itself by its per-seed stack."""
     for name, child in list(module.named_children()):
         peer_children = [p._modules[name] for p in peers]
         if type(child) in SEEDED_LAYERS:
@@ -345,7 +350,8 @@ def _convert(module: nn.Module, peers: list[nn.Module]) -> None:
     for name, param in list(module._parameters.items()):
         if param is None:
             continue
-        stacked = nn.Parameter(torch.stack([p._parameters[name].detach() for p in peers]), requires_grad=param.requires_grad)
+        values = torch.stack([p._parameters[name].detach() for p in peers])
+        stacked = nn.Parameter(values, requires_grad=param.requires_grad)
         module._parameters[name] = stacked
         object.__setattr__(module, name, SeedStacked(stacked))  # what the module's code reads
 

@@ -50,7 +50,8 @@ def copy_task(**options):
 ONE_LENGTH = {"min_length": 3, "max_length": 3}  # every seed's stream in the order of its ordinary run
 
 
-@pytest.mark.parametrize("preset, options", [("armin", {"addressing_noise": True}), ("ntm", {}), ("tardis", {}), ("dnc", {})])
+@pytest.mark.parametrize("preset, options",
+                         [("armin", {"addressing_noise": True}), ("ntm", {}), ("tardis", {}), ("dnc", {})])
 def test_one_seed_is_the_ordinary_run_bit_for_bit(preset, options):
     """Same losses, validation curve and final parameters, to the bit; with the model's own noise on
     (ARMIN's gumbel noise: one seed draws it as the ordinary run does)."""
@@ -140,7 +141,8 @@ def test_a_solved_seed_stops_while_the_others_go_on():
     cfg = config(iterations=6, val_every=3, solved_window=1, solved_threshold=sum(first) / 2)
     outcomes = train_group([build("armin", s) for s in seeds], task, cfg, seeds)
     best, other = (0, 1) if first[0] < first[1] else (1, 0)
-    assert (outcomes[best].status, outcomes[best].iterations_to_solve, outcomes[best].iterations_run) == ("solved", 3, 3)
+    solved = outcomes[best]
+    assert (solved.status, solved.iterations_to_solve, solved.iterations_run) == ("solved", 3, 3)
     assert outcomes[other].iterations_run == 6
     (alone,) = train_group([build("armin", seeds[other])], task, cfg, [seeds[other]])
     assert [p.val_loss for p in outcomes[other].curve] == pytest.approx([p.val_loss for p in alone.curve], rel=1e-9)
