@@ -97,7 +97,8 @@ class _PerSeedLinear(torch.autograd.Function):
 
 def transposed(weight: torch.Tensor, cache: dict) -> torch.Tensor:
     """(S, out, in) -> a contiguous (S, in, out) copy, made again after each in-place update of the
-    weight (the optimiser step), found by the weight's version counter."""
+    weight (the optimiser step), found by the weight's version counter (a write through ``.data``
+    does not count: update the parameter itself, under ``torch.no_grad()``)."""
     if cache.get("version") != weight._version:
         cache.update(version=weight._version, value=weight.detach().transpose(1, 2).contiguous())
     return cache["value"]
