@@ -23,8 +23,10 @@ Per seed, exactly as an ordinary run (bench/trainer.py):
   path (``bench.runner.execute``), so a row is made exactly as for an ordinary run.
 - a seed that is solved (with ``stop_when_solved``) or diverged stops learning while the others go
   on: its gradient is zeroed and, after every optimiser step, its slice of the parameters and of the
-  optimiser state is put back (masked). Its rows still run through the computation until the group
-  ends.
+  optimiser state is put back (masked). Its rows still run through the computation until half the
+  seeds of the computation have stopped; then it is rebuilt with the running seeds alone, their
+  weights and optimiser state carried over (``SeedStack.compacted``), so a group's slowest seed does
+  not pay for the seeds that are done.
 
 What differs from S ordinary runs:
 - the order of a seed's batches (not the first seed's): its stream's batches, taken in the order the
@@ -225,6 +227,51 @@ def group_step(vmodel: RecurrentModel, task: Task, batches: dict[int, Batch], se
     return values
 
 
+class SeedStack:
+    """The running computation: one vectorized model over some of the seeds (slot k holds the seed at
+    position ``slots[k]`` of ``models``), its optimiser and its freezer."""
+
+    def __init__(self, models: list[RecurrentModel], slots: list[int], cfg: TrainConfig):
+        self.models, self.slots = models, slots
+        self.vmodel = vectorize([models[s] for s in slots])
+        self.vmodel.train()
+        self.optimizer = make_optimizer(self.vmodel, cfg)
+        self.freezer = SeedFreezer([q for q in self.vmodel.parameters() if q.requires_grad], self.optimizer, len(slots))
+
+    def step(self, task: Task, batches: dict[int, Batch], cfg: TrainConfig,
+             on_diverged: Callable[[int], None]) -> dict[int, float]:
+        """``group_step`` with batches and loss values by seed position."""
+        by_slot = {self.slots.index(s): batch for s, batch in batches.items()}
+        values = group_step(self.vmodel, task, by_slot, len(self.slots), self.optimizer, self.freezer, cfg,
+                            lambda k: on_diverged(self.slots[k]))
+        return {self.slots[k]: value for k, value in values.items()}
+
+    def unstack(self, positions: list[int]) -> None:
+        """The current weights of these seeds into their ordinary models."""
+        unstack_into(self.vmodel, {self.slots.index(s): self.models[s] for s in positions})
+
+    def freeze(self, s: int) -> None:
+        self.unstack([s])
+        self.freezer.freeze(self.slots.index(s))
+
+    def compacted(self, running: list[int], cfg: TrainConfig) -> "SeedStack":
+        """A stack of the ``running`` seeds alone, with their weights and optimiser state: stopped
+        seeds no longer cost compute."""
+        self.unstack(running)
+        stack = SeedStack(self.models, list(running), cfg)
+        stack.vmodel.set_inverse_temperature(self.vmodel.inverse_temperature)
+        new_params = dict(stack.vmodel.named_parameters())
+        keep = torch.tensor([self.slots.index(s) for s in running], device=next(self.vmodel.parameters()).device)
+        for name, old in self.vmodel.named_parameters():
+            state = {}
+            for key, value in self.optimizer.state.get(old, {}).items():
+                if isinstance(value, torch.Tensor):  # per-element state keeps the running seeds' slices
+                    value = value[keep].clone() if value.shape == old.shape else value.clone()
+                state[key] = value
+            stack.optimizer.state[new_params[name]] = state
+        return stack
+
+
 def train_group(
     models: list[RecurrentModel],
     task: Task,
@@ -235,13 +282,12 @@ def train_group(
 ) -> list[TrainOutcome]:
     """Train ``models`` (one per seed, in the order of ``seeds``) as one computation; each seed's
     outcome as ``bench.trainer.train`` would report it, and its final weights left in its model.
-    Callbacks get the seed's position first: on_iteration(s, iteration, loss), on_validation(s, point)."""
+    Callbacks get the seed's position first: on_iteration(s, iteration, loss), on_validation(s, point).
+    When half the seeds of the computation have stopped, it is rebuilt with the others alone."""
     S, B = len(models), cfg.batch_size
-    vmodel = vectorize(models)
-    p = next(vmodel.parameters())
+    stack = SeedStack(models, list(range(S)), cfg)
+    p = next(stack.vmodel.parameters())
     device = p.device
-    optimizer = make_optimizer(vmodel, cfg)
-    freezer = SeedFreezer([q for q in vmodel.parameters() if q.requires_grad], optimizer, S)
     streams = SeedStreams(task, B, seeds)
     val_gens = [torch.Generator().manual_seed(seed + VALIDATION_SEED_OFFSET) for seed in seeds]
     outcomes = [TrainOutcome(status="unsolved") for _ in seeds]
@@ -249,11 +295,9 @@ def train_group(
     loss_sums, loss_counts = [0.0] * S, [0] * S
     running = list(range(S))  # seeds still learning
     start = time.perf_counter()
-    vmodel.train()
 
     def stop(s: int, status: str | None = None, diverged_at: int | None = None) -> None:
-        unstack_into(vmodel, {s: models[s]})
-        freezer.freeze(s)
+        stack.freeze(s)
         running.remove(s)
         if status:
             outcomes[s].status, outcomes[s].diverged_at = status, diverged_at
@@ -263,11 +307,11 @@ def train_group(
         if not running:
             break
         t0 = time.perf_counter()
-        vmodel.set_inverse_temperature(cfg.inverse_temperature.at(iteration - 1))
+        inverse_temperature = cfg.inverse_temperature.at(iteration - 1)
+        stack.vmodel.set_inverse_temperature(inverse_temperature)
         batches = {s: batch.to(device, p.dtype) for s, batch in streams.draw(running).items()}
         # a diverged seed stops before any update, as the ordinary loop breaks
-        values = group_step(vmodel, task, batches, S, optimizer, freezer, cfg,
-                            on_diverged=lambda s: stop(s, "diverged", iteration))
+        values = stack.step(task, batches, cfg, on_diverged=lambda s: stop(s, "diverged", iteration))
         synchronize(device)
         elapsed = time.perf_counter() - t0
         for s in running:
@@ -280,15 +324,15 @@ def train_group(
                 on_iteration(s, iteration, values[s])
 
         if running and (iteration % cfg.val_every == 0 or iteration == cfg.iterations):
-            unstack_into(vmodel, {s: models[s] for s in running})
+            stack.unstack(running)
             for s in list(running):
-                models[s].set_inverse_temperature(vmodel.inverse_temperature)
+                models[s].set_inverse_temperature(inverse_temperature)
                 t1 = time.perf_counter()
                 val_loss = validate(models[s], task, cfg, val_gens[s])
                 out = outcomes[s]
                 out.val_time_s += time.perf_counter() - t1
                 point = ValidationPoint(iteration, val_loss, loss_sums[s] / loss_counts[s],
-                                        vmodel.inverse_temperature, out.train_time_s)
+                                        inverse_temperature, out.train_time_s)
                 loss_sums[s], loss_counts[s] = 0.0, 0
                 out.curve.append(point)
                 if on_validation:
@@ -301,6 +345,8 @@ def train_group(
                     out.status, out.iterations_to_solve, out.time_to_solve_s = "solved", iteration, out.train_time_s
                     if cfg.stop_when_solved:
                         stop(s)
+        if running and len(running) <= len(stack.slots) // 2:
+            stack = stack.compacted(running, cfg)
 
     for s in list(running):
         stop(s)

@@ -131,6 +131,31 @@ def test_a_diverged_seed_stops_and_the_others_train_on_unchanged():
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
+def test_the_running_seeds_go_on_alone_when_half_have_stopped(monkeypatch):
+    """Seeds 1 and 3 of four diverge at once: the computation is rebuilt with seeds 0 and 2, their
+    weights and optimiser state (RMSprop with momentum) carried over: they train as a pair would."""
+    import bench.vectorized
+
+    rebuilt = []
+    original = bench.vectorized.SeedStack.compacted
+    monkeypatch.setattr(bench.vectorized.SeedStack, "compacted",
+                        lambda self, running, cfg: rebuilt.append(list(running)) or original(self, running, cfg))
+    cfg, task = config(), copy_task()
+    group = [build("armin", s) for s in range(4)]
+    with torch.no_grad():
+        for s in (1, 3):
+            group[s].readout.bias.fill_(math.nan)
+    outcomes = train_group(group, task, cfg, [0, 1, 2, 3])
+    assert rebuilt == [[0, 2]]
+    assert [o.status for o in outcomes] == ["unsolved", "diverged", "unsolved", "diverged"]
+    pair = [build("armin", s) for s in (0, 2)]
+    pair_outcomes = train_group(pair, task, cfg, [0, 2])
+    for mine, theirs, o, p in zip((group[0], group[2]), pair, (outcomes[0], outcomes[2]), pair_outcomes):
+        assert [x.val_loss for x in o.curve] == pytest.approx([x.val_loss for x in p.curve], rel=1e-9)
+        for a, b in zip(mine.parameters(), theirs.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
 def test_a_solved_seed_stops_while_the_others_go_on():
     """Threshold between the seeds' first validation losses: the better seed is solved at the first
     validation and stops there; the other trains to the end, as it would alone."""
