@@ -83,6 +83,7 @@ class ARMINConfig(ModelConfig):
 class ARMIN(RecurrentModel):
     config_class = ARMINConfig
     inplace_memory = "M"
+    supports_vectorized_seeds = True
 
     def __init__(self, config: ARMINConfig):
         super().__init__(config)

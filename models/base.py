@@ -69,6 +69,9 @@ class RecurrentModel(nn.Module):
     # State key of a memory that the inference path updates in place (ARMIN, TARDIS, SAM: paper
     # section 5's "list of discrete memory slots"); None for models that never write in place.
     inplace_memory: ClassVar[str | None] = None
+    # True where the seeds of one run may train as one computation (models/seeded.py): batch rows
+    # independent, parameters in linear maps, LSTM cells, layer norms or held by the module itself.
+    supports_vectorized_seeds: ClassVar[bool] = False
     readout: nn.Module
 
     def __init__(self, config: ModelConfig):

@@ -82,6 +82,7 @@ class MemoryController(RecurrentModel):
     adds its memory's state and implements ``cell``."""
 
     config_class = DNCConfig
+    supports_vectorized_seeds = True
 
     def __init__(self, config: DNCConfig, interface_sizes: list[int]):
         super().__init__(config)

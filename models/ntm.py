@@ -117,6 +117,7 @@ def sharpen(w_s: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
 @register_model("ntm")
 class NTM(RecurrentModel):
     config_class = NTMConfig
+    supports_vectorized_seeds = True
 
     def __init__(self, config: NTMConfig):
         super().__init__(config)

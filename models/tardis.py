@@ -163,6 +163,7 @@ class TardisAddressing(nn.Module):
 class TARDIS(RecurrentModel):
     inplace_memory = "M"
     config_class = TARDISConfig
+    supports_vectorized_seeds = True
 
     def __init__(self, config: TARDISConfig):
         super().__init__(config)

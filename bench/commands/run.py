@@ -73,6 +73,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      help="where runs execute: local (this machine, default) or ray (a Ray cluster; pip install -e '.[ray]')")
     run.add_argument("--address", help="with --executor ray: the cluster to join (auto, or HOST:PORT); "
                      "default: start a local Ray instance for this command")
+    run.add_argument("--vectorize-seeds", action="store_true",
+                     help="train the seeds of each model/task/options as one computation (bench/vectorized.py)")
     run.add_argument(
         "--set", "-s", dest="options", action="append", metavar="SCOPE.NAME=VALUE",
         help="override any option: model.hidden_size=50, task.max_length=5, train.lr=1e-3, "
@@ -137,6 +139,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if address and executor_name != "ray":
         raise ConfigError(f"--address {address} needs --executor ray")
     executor = make_executor(executor_name, args.jobs, address)
+    if args.vectorize_seeds:  # the seeds of each group trained together, in this process
+        from bench.vectorized import SeedGroupExecutor
+
+        executor = SeedGroupExecutor(executor)
     with ResultsStore(args.out) as store:  # the folder lock: a second sweep on this folder is refused here
         return _sweep(args, console, specs, store, executor)
 
