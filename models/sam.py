@@ -77,6 +77,7 @@ from models.memory import (
     MemoryTape,
     add_rows,
     add_rows_,
+    cosine_similarity_heads,
     gather_rows,
     nearest_slots,
     oneplus,
@@ -100,6 +101,7 @@ ANN_MIN_SLOTS = 16384  # index="auto" is the ANN index from this many slots
 # options where the ARMIN authors' code departs from the paper (the variant column)
 CODE_VARIANT_OPTIONS = ("forget_bias", "learned_initial_state", "similarity", "read_strength", "search_metric",
                         "interpolation_gates", "usage_rule")
+KEPT_MEMORIES = 2  # memories whose index and ring the model keeps (e.g. a training run's and a probe's)
 _memory_ids = itertools.count(1)  # tells memories apart (a new memory may reuse a freed one's address)
 
 
@@ -274,8 +276,11 @@ class SAM(MemoryController):
         key = int(state["memory_id"])
         side = self._sides.get(key)
         if side is None or side.t != int(state["t"]):
-            self._sides = {}  # one memory at a time: the index of another would be stale
-            side = self._sides[key] = SparseSide(state, self.config.search_metric, self.config.ann)
+            side = SparseSide(state, self.config.search_metric, self.config.ann)
+            self._sides = {k: v for k, v in self._sides.items() if k != key}
+            while len(self._sides) >= KEPT_MEMORIES:  # drop the least recently built
+                self._sides.pop(next(iter(self._sides)))
+            self._sides[key] = side
         return side
 
     def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -361,3 +366,22 @@ class SAM(MemoryController):
         changed = [f"{n}={getattr(self.config, n)}" for n in CODE_VARIANT_OPTIONS
                    if getattr(self.config, n) != getattr(defaults, n)]
         return "code:" + ",".join(changed) if changed else "paper"
+
+    @torch.no_grad()
+    def index_recall(self, state: State, queries: int = 64, seed: int = 0) -> float | None:
+        """Recall@K of the ANN index against the exact K nearest rows of the state's memory, for random
+        queries: the fraction of the slots found that are at least as near as the exact K-th (ties
+        among equally near rows, e.g. unwritten ones, count as found). None without an ANN index."""
+        if not (self.config.sparse_ops and self.config.ann):
+            return None
+        M = state["M"]
+        B, W, K = M.shape[0], self.W, self.K
+        q = torch.randn(B, queries, W, generator=torch.Generator().manual_seed(seed)).to(M)
+        found = self._side(state).index.search(q, K)  # (B, Q, K)
+        if self.config.search_metric == "euclidean":
+            score = -torch.cdist(q, M)  # (B, Q, N)
+        else:
+            score = cosine_similarity_heads(M, q)  # (B, Q, N)
+        kth = score.topk(K, dim=-1).values[..., -1:]  # (B, Q, 1)
+        tolerance = 1e-5 * kth.abs().clamp_min(1.0)  # float32 index vs exact scores
+        return (score.gather(-1, found) >= kth - tolerance).float().mean().item()

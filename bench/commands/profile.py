@@ -28,13 +28,19 @@ NAME = "profile"
 HELP = "measure speed (chars/s) and peak memory per model and size (Figure 3, Table 4)"
 DEFAULT_OUT = Path("results/profile")
 MB = 2**20
-FLAGS = ("models", "hidden", "tbptt", "batch_size", "vocab", "modes", "repeats", "warmup")
+FLAGS = ("models", "hidden", "slots", "tbptt", "batch_size", "vocab", "modes", "repeats", "warmup", "max_step_time_s",
+         "max_memory_gib")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", "-p", help="named profile in benchmarks.yaml (default figure3: T=150, batch 128)")
     parser.add_argument("--models", "-m", help="comma-separated model presets, e.g. lstm,armin")
     parser.add_argument("--hidden", help="comma-separated hidden sizes d_h, e.g. 100,200,400,800")
+    parser.add_argument("--slots", help="comma-separated memory sizes N, e.g. 1024,16384 (a scaling grid; SAM Figure 1)")
+    parser.add_argument("--max-step-time", dest="max_step_time_s", type=float, metavar="SECONDS",
+                        help="skip a model at a size N where its step, extrapolated from smaller N, would take longer")
+    parser.add_argument("--max-memory", dest="max_memory_gib", type=float, metavar="GIB",
+                        help="skip a model at a size N where its memory, extrapolated from smaller N, would exceed this")
     parser.add_argument("--mode", dest="modes", help="train, infer or train,infer")
     parser.add_argument("--tbptt", type=int, help="time steps per segment (truncated BPTT length)")
     parser.add_argument("--batch-size", type=int, help="sequences per segment")
@@ -59,6 +65,9 @@ def summary_table(rows: list[dict]) -> Table:
     for header in ("setup", "model", "mode", "path", "chars/s", "x lstm", "peak MB", "exact bytes"):
         table.add_column(header, justify="left" if header in ("setup", "model", "mode", "path") else "right")
     for r in df.itertuples():
+        if isinstance(getattr(r, "skipped", None), str):
+            table.add_row(r.setup, r.model, r.mode, "skipped", "-", "-", "-", r.skipped)
+            continue
         ratio = "-" if pd.isna(r.speed_ratio) else f"{r.speed_ratio:.3f}"
         table.add_row(r.setup, r.model, r.mode, r.path, f"{r.chars_per_s:,.0f}", ratio,
                       f"{r.peak_memory_bytes / MB:,.1f}", f"{r.exact_memory_bytes:,}")
