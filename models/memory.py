@@ -262,16 +262,17 @@ class _TapeWrite(torch.autograd.Function):
         old = tape.rows(slots)  # the journal: rows as they were (B, C, W)
         tape.M[batch, erase] = 0.0
         add_rows_(tape.M, slots, delta)
-        tape.journal.append((slots, old, tape.rows(slots)))
+        new = tape.rows(slots)
+        tape.journal.append((slots, old, new))
         tape.restored.append(False)
         ctx.tape, ctx.entry = tape, len(tape.journal) - 1
-        ctx.save_for_backward(slots, erase)
+        ctx.save_for_backward(slots, erase, old, new)  # the journal is what this step keeps for backward
         return token.new_zeros(())
 
     @staticmethod
     def backward(ctx, _):
         tape = ctx.tape
-        slots, erase = ctx.saved_tensors
+        slots, erase, _, _ = ctx.saved_tensors
         batch = torch.arange(slots.shape[0], device=slots.device)
         grad_delta = gather_rows(tape.grad, slots)  # dL/dM_t on the written rows
         tape.grad[batch, erase] = 0.0  # M_t(erase) does not depend on M_{t-1}(erase)
