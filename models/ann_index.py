@@ -2,10 +2,10 @@
 section 3.5, supplementary A.4): one index per batch element, updated in place for the rows written at
 each step (never rebuilt per step), queried for the K nearest rows of each read head.
 
-Library: hnswlib (HNSW graphs). Measured by benchmarks/ann_choice.py (README "Sparse SAM"): it updates
-a row by deleting it and inserting the new vector in the deleted element's place (about 0.5 ms for the
-17 rows a step writes with R = K = 4), and reaches recall@4 0.96-0.99 on random memories of 16k-64k
-rows with ef = 128 in 0.25 ms per 4 queries. faiss-cpu's HNSW cannot delete or update a vector, and its
+Library: hnswlib (HNSW graphs). Measured by benchmarks/ann_choice.py (README "Sparse SAM"): it deletes
+a row in O(1) and inserts the new vector (about 0.5-1 ms for the 17 rows a step writes with R = K = 4),
+and reaches recall@4 0.96-0.99 on random memories of 16k-64k rows with ef = 128 in 0.25 ms per 4
+queries. faiss-cpu's HNSW cannot delete or update a vector, and its
 IVF index needs a quantiser trained on data the empty memory does not have (recall 0.47-0.73).
 
 Rows never written are all zero. They are not inserted (a graph of identical points is degenerate);
@@ -25,28 +25,44 @@ METRICS = {"cosine": "cosine", "euclidean": "l2"}  # option value -> hnswlib spa
 GRAPH_DEGREE = 16  # HNSW M: links per element
 EF_CONSTRUCTION = 32  # candidate list while inserting (benchmarks/ann_choice.py: 64 costs 2x, same recall)
 EF_SEARCH = 128  # candidate list while querying: recall@4 >= 0.96 on random 32-d memories up to 64k rows
-INITIAL_CAPACITY = 1024  # elements allocated first; doubled when full (the memory fills as it is written)
+INITIAL_CAPACITY = 1024  # elements allocated first; doubled when full, or rebuilt (see SlotIndex)
 
 
 class SlotIndex:
     """The index of one batch element's memory (N slots of width W). An element's label is
-    slot + N * version: a rewritten slot gets a new label, the old element is deleted and its storage
-    reused (``replace_deleted``), so the graph never holds stale rows and never grows past the rows
-    written."""
+    slot + N * version: a rewritten slot is deleted (a tombstone, O(1)) and inserted again under a new
+    label, so the graph never returns a stale row. Once the tombstones outnumber the live rows, the
+    graph is rebuilt from the live rows (the paper rebuilds "every N insertions"): O(log N) amortised
+    per write. (Updating an element in place, or reusing a deleted element's storage, repairs its
+    neighbours' links and costs 10-20x more: benchmarks/ann_choice.py.)"""
 
     def __init__(self, num_slots: int, width: int, metric: str = "cosine"):
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
         self.N, self.W, self.metric = num_slots, width, metric
-        self.graph = hnswlib.Index(space=METRICS[metric], dim=width)
-        self.graph.init_index(max_elements=min(INITIAL_CAPACITY, num_slots), ef_construction=EF_CONSTRUCTION,
-                              M=GRAPH_DEGREE, allow_replace_deleted=True)
-        self.graph.set_num_threads(1)
-        self.graph.set_ef(EF_SEARCH)
+        self.graph = self._new_graph(INITIAL_CAPACITY)
         self.version = np.zeros(num_slots, dtype=np.int64)  # label of slot i: i + N * version[i]
         self.written = np.zeros(num_slots, dtype=bool)  # rows in the graph; the others are zero
-        self.count = 0  # rows in the graph
+        self.count = 0  # live rows in the graph
+        self.deleted = 0  # tombstones in the graph
         self.first_unwritten = 0  # every slot below it is written
+
+    def _new_graph(self, capacity: int) -> hnswlib.Index:
+        graph = hnswlib.Index(space=METRICS[self.metric], dim=self.W)
+        graph.init_index(max_elements=capacity, ef_construction=EF_CONSTRUCTION, M=GRAPH_DEGREE)
+        graph.set_num_threads(1)
+        graph.set_ef(EF_SEARCH)
+        return graph
+
+    def _rebuild(self, room: int) -> None:
+        """A fresh graph of the live rows, with room for ``room`` more."""
+        slots = np.flatnonzero(self.written)
+        labels = slots + self.N * self.version[slots]
+        rows = self.graph.get_items(labels, return_type="numpy") if len(slots) else None
+        self.graph = self._new_graph(max(INITIAL_CAPACITY, 2 * (len(slots) + room)))
+        if len(slots):
+            self.graph.add_items(rows, labels)
+        self.deleted = 0
 
     def update(self, slots: np.ndarray, rows: np.ndarray) -> None:
         """Rows ``slots`` (C,) now hold ``rows`` (C, W). A slot listed twice keeps its last row."""
@@ -56,13 +72,16 @@ class SlotIndex:
         for label in old + self.N * self.version[old]:
             self.graph.mark_deleted(int(label))
         self.version[old] += 1
-        new = int((~self.written[slots]).sum())
-        if self.count + new > self.graph.get_max_elements():
-            self.graph.resize_index(min(self.N, max(2 * self.graph.get_max_elements(), self.count + new)))
-        self.graph.add_items(np.ascontiguousarray(rows, dtype=np.float32), slots + self.N * self.version[slots],
-                             replace_deleted=True)
+        self.deleted += len(old)
+        self.count += len(slots) - len(old)
         self.written[slots] = True
-        self.count += new
+        if self.graph.get_current_count() + len(slots) > self.graph.get_max_elements():
+            if self.deleted >= max(self.count, INITIAL_CAPACITY // 2):
+                self._rebuild(len(slots))
+            else:
+                need = self.graph.get_current_count() + len(slots)
+                self.graph.resize_index(max(2 * self.graph.get_max_elements(), need))
+        self.graph.add_items(np.ascontiguousarray(rows, dtype=np.float32), slots + self.N * self.version[slots])
 
     def distance_to_zero(self, q: np.ndarray) -> np.ndarray:
         """hnswlib's distance from each query (H, W) to an all-zero row: cosine 1 - 0, l2 |q|^2."""

@@ -96,7 +96,7 @@ SEARCH_METRICS = ("cosine", "euclidean")
 INTERPOLATION_GATES = ("scalar", "per_slot")
 USAGE_RULES = ("last_access", "code")
 # "auto" thresholds, measured (README "Sparse SAM"): below them the dense ops and the exact scan are faster
-SPARSE_MIN_SLOTS = 1024  # memory_ops="auto" is sparse from this many slots
+SPARSE_MIN_SLOTS = 4096  # memory_ops="auto" is sparse from this many slots
 ANN_MIN_SLOTS = 16384  # index="auto" is the ANN index from this many slots
 # options where the ARMIN authors' code departs from the paper (the variant column)
 CODE_VARIANT_OPTIONS = ("forget_bias", "learned_initial_state", "similarity", "read_strength", "search_metric",
