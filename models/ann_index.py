@@ -68,6 +68,12 @@ class SlotIndex:
         """Rows ``slots`` (C,) now hold ``rows`` (C, W). A slot listed twice keeps its last row."""
         slots, last = np.unique(slots[::-1], return_index=True)  # the last occurrence of each slot
         rows = rows[::-1][last]
+        if self.graph.get_current_count() + len(slots) > self.graph.get_max_elements():
+            if self.deleted >= max(self.count, INITIAL_CAPACITY // 2):
+                self._rebuild(len(slots))
+            else:
+                need = self.graph.get_current_count() + len(slots)
+                self.graph.resize_index(max(2 * self.graph.get_max_elements(), need))
         old = slots[self.written[slots]]
         for label in old + self.N * self.version[old]:
             self.graph.mark_deleted(int(label))
@@ -75,12 +81,6 @@ class SlotIndex:
         self.deleted += len(old)
         self.count += len(slots) - len(old)
         self.written[slots] = True
-        if self.graph.get_current_count() + len(slots) > self.graph.get_max_elements():
-            if self.deleted >= max(self.count, INITIAL_CAPACITY // 2):
-                self._rebuild(len(slots))
-            else:
-                need = self.graph.get_current_count() + len(slots)
-                self.graph.resize_index(max(2 * self.graph.get_max_elements(), need))
         self.graph.add_items(np.ascontiguousarray(rows, dtype=np.float32), slots + self.N * self.version[slots])
 
     def distance_to_zero(self, q: np.ndarray) -> np.ndarray:
