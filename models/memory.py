@@ -246,7 +246,7 @@ class _TapeStart(torch.autograd.Function):
     @staticmethod
     def backward(ctx, _):
         tape = ctx.tape
-        grad_M0 = tape.grad.clone() if ctx.shape == tape.M.shape else torch.zeros(ctx.shape, dtype=tape.grad.dtype)
+        grad_M0 = tape.grad.clone() if ctx.shape == tape.M.shape else tape.grad.new_zeros(ctx.shape)
         tape.finish()
         return None, grad_M0
 
