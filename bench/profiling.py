@@ -63,7 +63,8 @@ SETUP_KEYS = ("model", "hidden", "memory_slots", "memory_width", "tbptt", "batch
 GRID_DEFAULTS = {"memory_slots": 20, "memory_width": 0, "tbptt": 150, "batch_size": 128, "vocab": PTB_VOCAB,
                  "modes": ",".join(MODES), "repeats": 5, "warmup": 2}  # paper section 5: memory 20 x d_h
 GIB = 2**30
-# the skip rule: a (model, mode) is not run at a memory size N where its time per step or its memory,
+# the skip rule: a (model, mode) is not run at a memory size N where its time per step (thread CPU time, the
+# least of the timed steps: what one step costs on one thread whatever else loads the machine) or its memory,
 # extrapolated from the sizes measured before (log-log through the last two; linear in N from one),
 # would exceed the budget; the log-log slope is kept within [0, MAX_GROWTH_EXPONENT]
 MAX_GROWTH_EXPONENT = 2.0
@@ -114,7 +115,8 @@ PROFILE_COLUMNS: dict[str, str] = {
     "infer = param_bytes + state_bytes (what bench compare gates on)",
     "index_recall": "SAM with an ANN index: recall@K of the index against the exact K nearest rows of the memory "
     "after warm-up, 64 random queries (ties count as found); empty otherwise",
-    "skipped": "why this (model, mode, size) was not run: its time or memory extrapolated from smaller sizes over "
+    "skipped": "why this (model, mode, size) was not run: its CPU time per step (step_cpu_time_min_s) or memory "
+    "(the larger of peak_memory_bytes and exact_memory_bytes) extrapolated from smaller sizes over "
     "the budget (--max-step-time, --max-memory), a smaller size skipped, or an error; empty when it ran",
     "dtype": "parameter dtype",
     "model_options": "all model options, JSON",
@@ -509,9 +511,9 @@ def skip_reason(past: list[dict[str, Any]], slots: int, max_time: float | None, 
     if not sizes or sizes[-1] == 0:  # no memory: nothing grows with N
         return None
     if max_time is not None:
-        time_s = extrapolate(sizes, [row["step_time_s"] for row in ran], slots)
+        time_s = extrapolate(sizes, [row["step_cpu_time_min_s"] for row in ran], slots)
         if time_s > max_time:
-            return (f"extrapolated {time_s:,.2f} s per step > budget {max_time:g} s "
+            return (f"extrapolated {time_s:,.2f} CPU s per step > budget {max_time:g} s "
                     f"(from N={', '.join(f'{n:,}' for n in sizes[-2:])})")
     if max_memory is not None:
         memory = extrapolate(sizes, [memory_figure(row) for row in ran], slots)

@@ -45,15 +45,15 @@ def test_extrapolation_hand_computed():
 
 
 def test_skip_rule_reasons():
-    ran = [{"memory_slots": 100, "step_time_s": 1.0, "peak_memory_bytes": 1e6, "exact_memory_bytes": 1e6},
-           {"memory_slots": 400, "step_time_s": 2.0, "peak_memory_bytes": 2e6, "exact_memory_bytes": 4e6}]
+    ran = [{"memory_slots": 100, "step_cpu_time_min_s": 1.0, "peak_memory_bytes": 1e6, "exact_memory_bytes": 1e6},
+           {"memory_slots": 400, "step_cpu_time_min_s": 2.0, "peak_memory_bytes": 2e6, "exact_memory_bytes": 4e6}]
     assert skip_reason(ran, 1600, max_time=5.0, max_memory=None) is None  # 4 s
-    assert "4.00 s per step > budget 3 s" in skip_reason(ran, 1600, max_time=3.0, max_memory=None)
+    assert "4.00 CPU s per step > budget 3 s" in skip_reason(ran, 1600, max_time=3.0, max_memory=None)
     assert "GiB > budget" in skip_reason(ran, 1600, max_time=None, max_memory=10e6)  # 16 MB
     assert skip_reason([], 1600, 1e-9, 1.0) is None  # nothing measured yet: run
     skipped = ran + [{"memory_slots": 1600, "skipped": "extrapolated ..."}]
     assert skip_reason(skipped, 6400, None, None) == "skipped at N=1,600, a smaller size"
-    lstm = [{"memory_slots": 0, "step_time_s": 9.0}]
+    lstm = [{"memory_slots": 0, "step_cpu_time_min_s": 9.0}]
     assert skip_reason(lstm, 10**6, 1.0, 1.0) is None  # no memory: nothing grows with N
 
 
