@@ -245,7 +245,7 @@ class Setup:
     name: str
     model: str  # preset in benchmarks.yaml
     hidden: int
-    memory_slots: int  # for models with memory; each row is d_h wide
+    memory_slots: int  # for models with memory
     tbptt: int
     batch_size: int
     vocab: int = PTB_VOCAB
@@ -358,8 +358,8 @@ def _budgets(options: dict[str, Any]) -> tuple[float | None, float | None]:
 
 
 def _check_fits(setup: Setup, options: dict[str, Any]) -> None:
-    """A memory size whose memory matrix alone (a few copies: state, gradient, optimiser-free
-    inference copy) would not fit in this machine's RAM is a usage error, not a skipped row."""
+    """A memory size whose memory matrix would not fit in this machine's RAM STATE_COPIES times (the
+    state, a gradient buffer, a copy) is a usage error, not a skipped row."""
     slots = options.get("memory_slots") or 0
     need = STATE_COPIES * setup.batch_size * slots * (options.get("memory_width") or setup.hidden) * 4
     total = psutil.virtual_memory().total
