@@ -56,7 +56,8 @@ Parameters: their Table 1 count, 109k at hidden 120 on the copy task, is 109,538
 72,480 with one bias vector, learned initial h, c, r 260, interface 5,566, output 1,128) + 30,104 in a
 dense DNC memory module their SAM class builds and then replaces, which stays registered unused. This
 model has 79,291 (nn.LSTMCell's second bias +480; the paper's scalar gamma and a read strength
-instead of the code's R K + 1 interpolation gates: -363).
+instead of the code's R K + 1 interpolation gates: -363); the ``sam-code`` preset has 79,914, their
+interface exactly (5,566) and their learned initial state (260), plus nn.LSTMCell's second bias.
 """
 
 from __future__ import annotations
