@@ -103,7 +103,11 @@ class SlotIndex:
         H = len(q)
         found = min(k, self.count)
         if found:
-            labels, dist = self.graph.knn_query(np.ascontiguousarray(q, dtype=np.float32), k=found)
+            q32 = np.ascontiguousarray(q, dtype=np.float32)
+            try:
+                labels, dist = self.graph.knn_query(q32, k=found)
+            except RuntimeError:  # a small graph with tombstones can miss some of its live rows: scan them
+                labels, dist = self._scan(q32, found)
             slots = (labels.astype(np.int64) % self.N).reshape(H, found)
         else:
             slots, dist = np.zeros((H, 0), dtype=np.int64), np.zeros((H, 0))
@@ -118,6 +122,20 @@ class SlotIndex:
             farther = slots[h][dist[h] > d0[h]]
             out[h] = np.concatenate([nearer, zero, farther])[:k]
         return out
+
+
+    def _scan(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the live rows, hnswlib's distances: (labels, distances) (H, k)."""
+        slots = np.flatnonzero(self.written)
+        labels = slots + self.N * self.version[slots]
+        rows = np.asarray(self.graph.get_items(labels, return_type="numpy"), dtype=np.float64)  # cosine: unit rows
+        if self.metric == "cosine":
+            unit = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-30)
+            dist = 1.0 - unit @ rows.T
+        else:
+            dist = (q * q).sum(1, keepdims=True) - 2.0 * q @ rows.T + (rows * rows).sum(1)
+        order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        return labels[order], np.take_along_axis(dist, order, axis=1)
 
 
 class MemoryIndex:

@@ -393,3 +393,16 @@ def test_ann_index_rebuilds_once_tombstones_outnumber_rows():
     assert graph.get_current_count() < 4 * N and index.indexes[0].count == N
     q = torch.randn(1, 40, W, generator=generator)
     assert recall_at_k(index.search(q, 4), nearest_slots(M, q, 4)) >= 0.95
+
+
+def test_ann_index_scan_fallback_matches_the_graph():
+    """Where hnswlib cannot return k live rows (small graphs with tombstones), the index scans its live
+    rows: same slots as the graph search where both work, cosine and Euclidean."""
+    generator = torch.Generator().manual_seed(2)
+    for metric in ("cosine", "euclidean"):
+        M = torch.randn(1, 50, 6, generator=generator)
+        slot_index = MemoryIndex.build(M, metric).indexes[0]
+        q = torch.randn(5, 6, generator=generator).numpy()
+        labels, _ = slot_index.graph.knn_query(q, k=3)
+        scanned, _ = slot_index._scan(q, 3)
+        assert (scanned == labels.astype(np.int64)).all(), metric
