@@ -17,6 +17,8 @@ The index runs on the CPU (float32); on a GPU the written rows and the queries a
 
 from __future__ import annotations
 
+import math
+
 import hnswlib
 import numpy as np
 import torch
@@ -24,8 +26,15 @@ import torch
 METRICS = {"cosine": "cosine", "euclidean": "l2"}  # option value -> hnswlib space
 GRAPH_DEGREE = 16  # HNSW M: links per element
 EF_CONSTRUCTION = 32  # candidate list while inserting (benchmarks/ann_choice.py: 64 costs 2x, same recall)
-EF_SEARCH = 128  # candidate list while querying: recall@4 >= 0.96 on random 32-d memories up to 64k rows
+EF_SEARCH = 128  # candidate list while querying: recall@4 >= 0.94 on random 32-d memories up to 64k rows ...
+EF_SEARCH_ROWS = 65536  # ... and doubled for every 4x more rows (262,144 random rows: 0.86 at 128, 0.95 at 256)
 INITIAL_CAPACITY = 1024  # elements allocated first; doubled when full, or rebuilt (see SlotIndex)
+
+
+def search_ef(rows: int) -> int:
+    """HNSW's candidate list for a graph of ``rows`` live rows: EF_SEARCH, doubled per 4x over EF_SEARCH_ROWS."""
+    doublings = max(0, math.ceil(math.log(max(rows, 1) / EF_SEARCH_ROWS, 4)))
+    return EF_SEARCH * 2**doublings
 
 
 class SlotIndex:
@@ -103,6 +112,7 @@ class SlotIndex:
         H = len(q)
         found = min(k, self.count)
         if found:
+            self.graph.set_ef(search_ef(self.count))
             q32 = np.ascontiguousarray(q, dtype=np.float32)
             try:
                 labels, dist = self.graph.knn_query(q32, k=found)

@@ -406,3 +406,9 @@ def test_ann_index_scan_fallback_matches_the_graph():
         labels, _ = slot_index.graph.knn_query(q, k=3)
         scanned, _ = slot_index._scan(q, 3)
         assert (scanned == labels.astype(np.int64)).all(), metric
+
+
+def test_search_ef_doubles_per_four_times_the_rows_over_64k():
+    from models.ann_index import EF_SEARCH, search_ef
+
+    assert [search_ef(n) for n in (10, 65536, 262144, 2**20)] == [EF_SEARCH, EF_SEARCH, 2 * EF_SEARCH, 4 * EF_SEARCH]
