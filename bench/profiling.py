@@ -53,6 +53,7 @@ from tasks.base import Batch, Task, TaskConfig
 PTB_VOCAB = 50  # characters in Penn Treebank (paper section 4.3)
 MODES = ("train", "infer")
 DEFAULT_PROFILE = "figure3"
+SCALING_PROFILE = "scaling"  # the default with --slots (SAM paper Figure 1)
 REFERENCE_MODEL = "lstm"  # speeds are compared as ratios to this model measured in the same run
 BATCH_POOL = 2  # distinct batches cycled through by each model (generated before any timing)
 MODEL_SEED = 0

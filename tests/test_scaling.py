@@ -80,6 +80,16 @@ def test_budget_from_the_profile_and_flags():
     assert request.max_step_time_s == 0.5 and [s.memory_slots for s in request.setups][:1] == [8]
 
 
+def test_slots_without_a_profile_uses_the_scaling_profile(tmp_path):
+    """The issue's command line: --slots alone takes the scaling profile's shape (T, batch, width, budgets)."""
+    args = ["profile", "--models", "sam,lstm", "--slots", "8,16", "--mode", "infer", "--tbptt", "3", "--repeats", "1",
+            "--warmup", "1", "-q", "--out", str(tmp_path)]
+    assert main(args) == 0
+    df = pd.read_csv(tmp_path / "profile.csv")
+    assert set(df.profile) == {"scaling"} and set(df[df.model == "sam"].memory_slots) == {8, 16}
+    assert set(df.batch_size) == {1} and set(df[df.model == "sam"].memory_width) == {32}
+
+
 @pytest.mark.parametrize("args, message", [
     (["--slots", "0"], "--slots"),
     (["--slots", "abc"], "--slots"),

@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", "-p", help="named profile in benchmarks.yaml (default figure3: T=150, batch 128)")
     parser.add_argument("--models", "-m", help="comma-separated model presets, e.g. lstm,armin")
     parser.add_argument("--hidden", help="comma-separated hidden sizes d_h, e.g. 100,200,400,800")
-    parser.add_argument("--slots", help="comma-separated memory sizes N, e.g. 1024,16384 (a scaling grid; SAM Figure 1)")
+    parser.add_argument("--slots", help="comma-separated memory sizes N, e.g. 1024,16384: a scaling grid (default "
+                        "profile then: scaling, the SAM paper's Figure 1 setup)")
     parser.add_argument("--max-step-time", dest="max_step_time_s", type=float, metavar="SECONDS",
                         help="skip a model at a size N where its step, extrapolated from smaller N, would take longer")
     parser.add_argument("--max-memory", dest="max_memory_gib", type=float, metavar="GIB",
@@ -77,7 +78,7 @@ def summary_table(rows: list[dict]) -> Table:
 def main(args: argparse.Namespace, console: Console) -> int:
     import torch
 
-    from bench.profiling import DEFAULT_PROFILE, ProfileStore, build_request, run_profile
+    from bench.profiling import DEFAULT_PROFILE, SCALING_PROFILE, ProfileStore, build_request, run_profile
 
     config = load_config(args.config)
     overrides = parse_overrides(args.options)
@@ -86,7 +87,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
             overrides["train"][name] = getattr(args, name)
     if overrides["task"]:
         raise ConfigError("bench profile takes model.* and train.* options (the workload is the synthetic char stream)")
-    request = build_request(config, args.profile or DEFAULT_PROFILE, {f: getattr(args, f) for f in FLAGS}, overrides)
+    profile = args.profile or (SCALING_PROFILE if args.slots else DEFAULT_PROFILE)  # --slots: Figure 1's setup
+    request = build_request(config, profile, {f: getattr(args, f) for f in FLAGS}, overrides)
     device = torch.device(request.train.device)
     if request.train.threads:
         torch.set_num_threads(request.train.threads)
