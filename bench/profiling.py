@@ -30,6 +30,7 @@ import ctypes
 import ctypes.util
 import gc
 import json
+import math
 import statistics
 import time
 import uuid
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Hashable, NamedTuple
 
 import pandas as pd
+import psutil
 import torch
 import torch.nn.functional as F
 
@@ -51,15 +53,23 @@ from tasks.base import Batch, Task, TaskConfig
 PTB_VOCAB = 50  # characters in Penn Treebank (paper section 4.3)
 MODES = ("train", "infer")
 DEFAULT_PROFILE = "figure3"
+SCALING_PROFILE = "scaling"  # the default with --slots (SAM paper Figure 1)
 REFERENCE_MODEL = "lstm"  # speeds are compared as ratios to this model measured in the same run
 BATCH_POOL = 2  # distinct batches cycled through by each model (generated before any timing)
 MODEL_SEED = 0
 PRIME_SIZE = 4  # every size of the throwaway model that runs first
-PROFILE_KEYS = ("description", "models", "hidden", "memory_slots", "tbptt", "batch_size", "vocab", "modes",
-                "repeats", "warmup", "model", "setups")
-SETUP_KEYS = ("model", "hidden", "memory_slots", "tbptt", "batch_size", "vocab")
-GRID_DEFAULTS = {"memory_slots": 20, "tbptt": 150, "batch_size": 128, "vocab": PTB_VOCAB,
+PROFILE_KEYS = ("description", "models", "hidden", "memory_slots", "memory_width", "tbptt", "batch_size", "vocab",
+                "modes", "repeats", "warmup", "model", "setups", "max_step_time_s", "max_memory_gib")
+SETUP_KEYS = ("model", "hidden", "memory_slots", "memory_width", "tbptt", "batch_size", "vocab")
+GRID_DEFAULTS = {"memory_slots": 20, "memory_width": 0, "tbptt": 150, "batch_size": 128, "vocab": PTB_VOCAB,
                  "modes": ",".join(MODES), "repeats": 5, "warmup": 2}  # paper section 5: memory 20 x d_h
+GIB = 2**30
+# the skip rule: a (model, mode) is not run at a memory size N where its time per step (thread CPU time, the
+# least of the timed steps: what one step costs on one thread whatever else loads the machine) or its memory,
+# extrapolated from the sizes measured before (log-log through the last two; linear in N from one),
+# would exceed the budget; the log-log slope is kept within [0, MAX_GROWTH_EXPONENT]
+MAX_GROWTH_EXPONENT = 2.0
+STATE_COPIES = 3  # a memory size is refused when this many copies of its memory matrix exceed the RAM
 PROFILE_FILE = "profile.csv"
 COLUMNS_FILE = "PROFILE_COLUMNS.md"
 ENVIRONMENT_COLUMNS = ("device", "device_name", "cpu_model", "num_threads", "torch_version", "python_version",
@@ -76,8 +86,8 @@ PROFILE_COLUMNS: dict[str, str] = {
     "mode": "train (forward, loss, backward, optimiser step) | infer (eval mode, no grad, forward)",
     "path": "code path that ran (model.inference_path(), e.g. eval:argmax-index-inplace)",
     "hidden_size": "hidden/controller size d_h",
-    "memory_slots": "memory rows (0 for models without memory)",
-    "memory_width": "memory row width (d_h for the memory models here: memory slots x d_h)",
+    "memory_slots": "memory rows N (0 for models without memory; --slots sets it per row)",
+    "memory_width": "memory row width (d_h unless the profile sets memory_width)",
     "vocab": "characters in the synthetic stream = input and output width",
     "tbptt": "time steps per segment (truncated BPTT length)",
     "batch_size": "sequences per segment",
@@ -104,6 +114,11 @@ PROFILE_COLUMNS: dict[str, str] = {
     "state_bytes": "bytes of the recurrent state (hidden vectors, memory, counters) for one batch",
     "exact_memory_bytes": "deterministic memory figure, the same on every run: train = saved_tensor_bytes; "
     "infer = param_bytes + state_bytes (what bench compare gates on)",
+    "index_recall": "SAM with an ANN index: recall@K of the index against the exact K nearest rows of the memory "
+    "after warm-up, 64 random queries (ties count as found); empty otherwise",
+    "skipped": "why this (model, mode, size) was not run: its CPU time per step (step_cpu_time_min_s) or memory "
+    "(the larger of peak_memory_bytes and exact_memory_bytes) extrapolated from smaller sizes over "
+    "the budget (--max-step-time, --max-memory), a smaller size skipped, or an error; empty when it ran",
     "dtype": "parameter dtype",
     "model_options": "all model options, JSON",
     "train_options": "training options (optimiser), JSON",
@@ -231,10 +246,11 @@ class Setup:
     name: str
     model: str  # preset in benchmarks.yaml
     hidden: int
-    memory_slots: int  # for models with memory; each row is d_h wide
+    memory_slots: int  # for models with memory
     tbptt: int
     batch_size: int
     vocab: int = PTB_VOCAB
+    memory_width: int = 0  # row width; 0: d_h
 
 
 @dataclass
@@ -246,6 +262,8 @@ class ProfileRequest:
     warmup: int
     model_overrides: dict[str, Any]
     train: TrainConfig
+    max_step_time_s: float | None = None  # skip rule budgets (None: no budget)
+    max_memory_bytes: float | None = None
 
     @property
     def steps(self) -> int:
@@ -253,8 +271,9 @@ class ProfileRequest:
         return len(self.setups) * len(self.modes) * (self.warmup + self.repeats)
 
 
-def grid_name(hidden: int, tbptt: int, batch_size: int) -> str:
-    return f"h{hidden}-T{tbptt}-B{batch_size}"
+def grid_name(hidden: int, tbptt: int, batch_size: int, slots: int | None = None) -> str:
+    """hHIDDEN-TTBPTT-BBATCH, with -NSLOTS for a --slots grid."""
+    return f"h{hidden}-T{tbptt}-B{batch_size}" + ("" if slots is None else f"-N{slots}")
 
 
 def _int_list(value: Any, what: str) -> list[int]:
@@ -288,6 +307,10 @@ def build_request(config: dict[str, Any], name: str, flags: dict[str, Any],
     tbptt, batch_size, vocab, modes, repeats, warmup; None = the profile's) on top."""
     entry = profile_entry(config, name)
     given = {k: v for k, v in flags.items() if v is not None}
+    if "slots" in given:  # --slots: a grid over memory sizes
+        if "setups" in entry:
+            raise ConfigError(f"--slots applies to grid profiles; profile {name!r} has named setups")
+        given["memory_slots"] = split_names(str(given.pop("slots")))
     options = {**GRID_DEFAULTS, **entry, **given}
     modes = split_names(options["modes"])
     bad = sorted(set(modes) - set(MODES))
@@ -302,25 +325,65 @@ def build_request(config: dict[str, Any], name: str, flags: dict[str, Any],
         setups = _named_setups(name, entry["setups"], given)
     else:
         setups = _grid_setups(name, options)
+    budgets = _budgets(options)
     for setup in setups:
         _positive(setup.hidden, f"hidden size of {setup.name}")
         _positive(setup.tbptt, f"tbptt of {setup.name}")
         _positive(setup.batch_size, f"batch size of {setup.name}")
         _positive(setup.vocab, f"vocab of {setup.name}")
-        _positive(setup.memory_slots, f"memory slots of {setup.name}")
-        _check_model(setup.model, *_model_options(config, setup, model_overrides))
+        _positive(setup.memory_slots, "--slots" if isinstance(options["memory_slots"], list) else
+                  f"memory slots of {setup.name}")
+        cls, model_options = _model_options(config, setup, model_overrides)
+        _check_model(setup.model, cls, model_options)
+        _check_fits(setup, model_options)
     train = TrainConfig.from_dict(_deep_merge(config.get("training") or {}, overrides["train"]))
-    return ProfileRequest(name, setups, modes, repeats, warmup, model_overrides, train)
+    return ProfileRequest(name, setups, modes, repeats, warmup, model_overrides, train, *budgets)
+
+
+def _budgets(options: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(seconds per step, bytes) of the skip rule, from --max-step-time / --max-memory or the profile."""
+    out = []
+    for key, flag, scale in (("max_step_time_s", "--max-step-time", 1.0), ("max_memory_gib", "--max-memory", GIB)):
+        value = options.get(key)
+        if value is None:
+            out.append(None)
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not number > 0 or number == float("inf"):
+            raise ConfigError(f"{flag} must be a positive number, got {value!r}")
+        out.append(number * scale)
+    return out[0], out[1]
+
+
+def _check_fits(setup: Setup, options: dict[str, Any]) -> None:
+    """A memory size whose memory matrix would not fit in this machine's RAM STATE_COPIES times (the
+    state, a gradient buffer, a copy) is a usage error, not a skipped row."""
+    slots = options.get("memory_slots") or 0
+    need = STATE_COPIES * setup.batch_size * slots * (options.get("memory_width") or setup.hidden) * 4
+    total = psutil.virtual_memory().total
+    if need > total:
+        raise ConfigError(f"--slots {slots}: {setup.model}'s memory ({need / STATE_COPIES / GIB:,.1f} GiB, "
+                          f"x{STATE_COPIES} to run) does not fit in this machine's {total / GIB:,.1f} GiB of RAM")
 
 
 def _grid_setups(name: str, options: dict[str, Any]) -> list[Setup]:
+    """Models x hidden sizes, and x memory sizes (ascending, for the skip rule) when memory_slots is a list."""
     models = split_names(options.get("models"))
     hidden = _int_list(options.get("hidden", ""), "--hidden")
     if not models or not hidden:
         raise ConfigError(f"profile {name!r} needs models and hidden sizes (--models, --hidden)")
-    size = {k: options[k] for k in ("memory_slots", "tbptt", "batch_size", "vocab")}
-    return [Setup(grid_name(h, size["tbptt"], size["batch_size"]), model, h, **size)
-            for h in hidden for model in models]
+    size = {k: options[k] for k in ("tbptt", "batch_size", "vocab", "memory_width")}
+    if not isinstance(options["memory_slots"], list):
+        return [Setup(grid_name(h, size["tbptt"], size["batch_size"]), model, h, options["memory_slots"], **size)
+                for h in hidden for model in models]
+    slots = sorted(set(_int_list(options["memory_slots"], "--slots")))
+    if not slots:
+        raise ConfigError("--slots must list at least one memory size")
+    return [Setup(grid_name(h, size["tbptt"], size["batch_size"], n), model, h, n, **size)
+            for n in slots for h in hidden for model in models]
 
 
 def _named_setups(name: str, entries: Any, given: dict[str, Any]) -> list[Setup]:
@@ -339,7 +402,7 @@ def _named_setups(name: str, entries: Any, given: dict[str, Any]) -> list[Setup]
         merged = {**GRID_DEFAULTS, **values, **{k: v for k, v in given.items() if k in SETUP_KEYS}}
         if not wanted or values["model"] in wanted:
             setups.append(Setup(str(setup_name), values["model"], merged["hidden"], merged["memory_slots"],
-                                merged["tbptt"], merged["batch_size"], merged["vocab"]))
+                                merged["tbptt"], merged["batch_size"], merged["vocab"], merged["memory_width"]))
     if not setups:
         raise ConfigError(f"profile {name!r} has no setup for model(s) {', '.join(wanted)}")
     return setups
@@ -347,11 +410,12 @@ def _named_setups(name: str, entries: Any, given: dict[str, Any]) -> list[Setup]
 
 def _model_options(config: dict[str, Any], setup: Setup, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(class, options) of the setup's model: the preset, the setup's hidden size, memory
-    ``memory_slots`` x d_h for models whose preset has a memory, the stream's widths, then overrides."""
+    ``memory_slots`` x ``memory_width`` (0: d_h) for models whose preset has a memory, the stream's
+    widths, then overrides."""
     cls, options = _preset(config, "models", setup.model, MODEL_REGISTRY)
     options["hidden_size"] = setup.hidden
     if options.get("memory_slots"):
-        options.update(memory_slots=setup.memory_slots, memory_width=setup.hidden)
+        options.update(memory_slots=setup.memory_slots, memory_width=setup.memory_width or setup.hidden)
     options.update(overrides, input_size=setup.vocab, output_size=setup.vocab)
     return cls, options
 
@@ -380,10 +444,23 @@ def run_profile(request: ProfileRequest, config: dict[str, Any], device: torch.d
     for setup in request.setups:
         groups.setdefault(setup.name, []).append(setup)
     rows: list[dict[str, Any]] = []
+    history: dict[tuple, list[dict[str, Any]]] = {}  # (model, hidden, mode) -> rows at smaller sizes
     _prime(config, request, device)
     for name, setups in groups.items():
-        measured = [_warm_up(config, request, setup, mode, device, on_progress)
-                    for setup in setups for mode in request.modes]
+        measured, skipped = [], []
+        for setup in setups:
+            for mode in request.modes:
+                past = history.setdefault((setup.model, setup.hidden, mode), [])
+                reason = skip_reason(past, setup.memory_slots, request.max_step_time_s, request.max_memory_bytes)
+                if reason is None:
+                    try:
+                        measured.append(_warm_up(config, request, setup, mode, device, on_progress))
+                        continue
+                    except (RuntimeError, MemoryError) as err:  # e.g. out of memory: a row, never a crash
+                        reason = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                        _release(device)
+                skipped.append({**common, **_skipped_row(config, request, setup, mode, reason), "timestamp": utc_now()})
+                on_progress(f"{setup.name}: {setup.model} {mode} skipped", request.warmup + request.repeats)
         steps = {i: m.runner.step for i, m in enumerate(measured)}
         times = {i: StepTimes([], []) for i in steps}
         for repeat in range(request.repeats):  # one round at a time, for the progress bar
@@ -393,11 +470,67 @@ def run_profile(request: ProfileRequest, config: dict[str, Any], device: torch.d
             on_progress(f"{name}: timing round {repeat + 1}/{request.repeats}", len(measured))
         group_rows = [{**common, **m.row, **timing_columns(times[i], m.row["chars_per_step"]), "timestamp": utc_now()}
                       for i, m in enumerate(measured)]
+        for m, row in zip(measured, group_rows):
+            history[(m.setup.model, m.setup.hidden, m.mode)].append(row)
+        for row in skipped:
+            history[(row["model"], row["hidden_size"], row["mode"])].append(row)
+        group_rows += skipped
         del measured, steps
         _release(device)
         on_rows(group_rows)
         rows += group_rows
     return rows
+
+
+def memory_figure(row: dict[str, Any]) -> float:
+    """The memory the skip rule extrapolates: the larger of the measured peak and the exact figure."""
+    return max(float(row.get("peak_memory_bytes") or 0), float(row.get("exact_memory_bytes") or 0))
+
+
+def extrapolate(sizes: list[int], values: list[float], size: int) -> float:
+    """The value at ``size`` from values measured at smaller ``sizes`` (ascending): along the log-log
+    line through the last two points (slope kept within [0, MAX_GROWTH_EXPONENT]), or linear in the
+    size from a single point (or when the last two share a size)."""
+    n1, v1 = sizes[-1], max(values[-1], 1e-12)
+    slope = 1.0
+    if len(sizes) >= 2 and sizes[-2] != n1 and values[-2] > 0:
+        slope = math.log(v1 / values[-2]) / math.log(n1 / sizes[-2])
+        slope = min(max(slope, 0.0), MAX_GROWTH_EXPONENT)
+    return v1 * (size / n1) ** slope
+
+
+def skip_reason(past: list[dict[str, Any]], slots: int, max_time: float | None, max_memory: float | None) -> str | None:
+    """Why a (model, mode) should not run at ``slots`` given its rows at smaller sizes, or None: the
+    skip rule. A size after a skipped one is skipped too."""
+    past = [row for row in past if row["memory_slots"] < slots or row.get("skipped")]
+    if not past:
+        return None
+    if past[-1].get("skipped"):
+        return f"skipped at N={past[-1]['memory_slots']:,}, a smaller size"
+    ran = [row for row in past if not row.get("skipped")]
+    sizes = [int(row["memory_slots"]) for row in ran]
+    if not sizes or sizes[-1] == 0:  # no memory: nothing grows with N
+        return None
+    if max_time is not None:
+        time_s = extrapolate(sizes, [row["step_cpu_time_min_s"] for row in ran], slots)
+        if time_s > max_time:
+            return (f"extrapolated {time_s:,.2f} CPU s per step > budget {max_time:g} s "
+                    f"(from N={', '.join(f'{n:,}' for n in sizes[-2:])})")
+    if max_memory is not None:
+        memory = extrapolate(sizes, [memory_figure(row) for row in ran], slots)
+        if memory > max_memory:
+            return (f"extrapolated memory {memory / GIB:,.2f} GiB > budget {max_memory / GIB:g} GiB "
+                    f"(from N={', '.join(f'{n:,}' for n in sizes[-2:])})")
+    return None
+
+
+def _skipped_row(config: dict[str, Any], request: ProfileRequest, setup: Setup, mode: str, reason: str) -> dict[str, Any]:
+    cls, options = _model_options(config, setup, request.model_overrides)
+    return {"setup": setup.name, "model": setup.model, "model_class": cls, "mode": mode,
+            "hidden_size": options["hidden_size"], "memory_slots": options.get("memory_slots", 0),
+            "memory_width": options.get("memory_width", 0), "vocab": setup.vocab, "tbptt": setup.tbptt,
+            "batch_size": setup.batch_size, "chars_per_step": setup.tbptt * setup.batch_size,
+            "model_options": json.dumps(options, sort_keys=True), "skipped": reason}
 
 
 def _release(device: torch.device) -> None:
@@ -466,6 +599,8 @@ def _warm_up(config: dict[str, Any], request: ProfileRequest, setup: Setup, mode
     synchronize(device)
     runner.after_forward = None
     growth = memory.peak_growth_bytes()
+    recall = getattr(model, "index_recall", None)  # SAM's ANN index against exact search, on this memory
+    recall = recall(runner.state) if recall is not None and runner.state is not None else None
     state = model.initial_state(setup.batch_size)
     row = {
         "setup": setup.name, "model": setup.model, "model_class": cls, "variant": model.variant(), "mode": mode,
@@ -477,7 +612,7 @@ def _warm_up(config: dict[str, Any], request: ProfileRequest, setup: Setup, mode
         "peak_cuda_bytes": growth if device.type == "cuda" else None,
         "peak_rss_growth_bytes": memory.result()["peak_rss_growth_bytes"],
         "param_bytes": tensor_bytes(model.parameters()), "state_bytes": tensor_bytes(state.values()),
-        "model_options": json.dumps(options, sort_keys=True),
+        "model_options": json.dumps(options, sort_keys=True), "index_recall": recall,
     }
     if mode == "train":
         row["saved_tensor_bytes"] = saved_tensor_bytes(model, task, setup.batch_size)

@@ -6,6 +6,7 @@ Shapes: B batch, N memory slots, W slot width.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -156,13 +157,19 @@ def oneplus(x: torch.Tensor) -> torch.Tensor:
     return 1.0 + F.softplus(x)
 
 
-def nearest_slots(M: torch.Tensor, q: torch.Tensor, K: int) -> torch.Tensor:
-    """Indices of the K rows most similar (cosine) to each query: M (B, N, W), q (B, H, W) -> (B, H, K).
+def nearest_slots(M: torch.Tensor, q: torch.Tensor, K: int, metric: str = "cosine") -> torch.Tensor:
+    """Indices of the K rows nearest to each query: M (B, N, W), q (B, H, W) -> (B, H, K), by cosine
+    similarity or (``metric="euclidean"``) by Euclidean distance.
 
-    Exact search, outside the autograd graph (the choice of rows is not differentiable; the weights
-    computed on the gathered rows are). SAM (Rae et al. 2016) puts an approximate nearest-neighbour
-    index here; one can replace this function without touching its callers."""
-    return cosine_similarity_heads(M.detach(), q.detach()).topk(K, dim=-1).indices
+    Exact search over all N rows, O(N W) per query (SAM's "SAM linear"), outside the autograd graph (the
+    choice of rows is not differentiable; the weights computed on the gathered rows are). SAM's
+    approximate index is models/ann_index.py."""
+    M, q = M.detach(), q.detach()
+    if metric == "euclidean":
+        score = -((q * q).sum(2, keepdim=True) - 2.0 * torch.bmm(q, M.transpose(1, 2)) + (M * M).sum(2).unsqueeze(1))
+    else:
+        score = cosine_similarity_heads(M, q)
+    return score.topk(K, dim=-1).indices
 
 
 def gather_rows(M: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -180,3 +187,164 @@ def add_rows(M: torch.Tensor, index: torch.Tensor, delta: torch.Tensor) -> torch
 def add_rows_(M: torch.Tensor, index: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     """In-place ``add_rows`` for inference (no autograd): O(K W) work, the rest of M untouched."""
     return M.scatter_add_(1, index.unsqueeze(2).expand_as(delta), delta)
+
+
+# --- SAM's sparse memory (Rae et al. 2016, sections 3.2-3.4): in-place writes, a journal, a ring --------
+class MemoryTape:
+    """The memory of one forward pass written in place (SAM section 3.4, "efficient backpropagation
+    through time"): M (B, N, W) is modified in place by ``tape_write`` and read by ``tape_gather``.
+    Each write journals the rows it overwrites (their old and new values, O(K W)); in the backward
+    pass each write restores its rows, so the memory walks back from M_T to M_0 in O(K W) per step,
+    and when the whole backward pass is done the journal re-applies the new rows (O(T K W)): the
+    memory holds M_T again, the state the forward pass returned.
+
+    Gradients with respect to the memory live in ``grad`` (B, N, W), a buffer that outlives the tape
+    (allocated once per memory): each step's backward adds into or clears only the rows it touched,
+    and the rows touched in a pass are cleared at its end, so a pass costs O(T K W), never O(N W)."""
+
+    def __init__(self, M: torch.Tensor, grad: torch.Tensor):
+        self.M, self.grad = M, grad  # both (B, N, W); M is a plain tensor, outside autograd
+        self.journal: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (slots, old, new) per write
+        self.restored: list[bool] = []  # per write: its backward ran and restored its rows
+        self.touched: list[torch.Tensor] = []  # slots (B, C) whose gradient rows were written
+        self.last_token: torch.Tensor | None = None  # the newest op's output: what the next op takes
+
+    def rows(self, slots: torch.Tensor) -> torch.Tensor:
+        """M(slots): slots (B, C) -> (B, C, W), a copy."""
+        return gather_rows(self.M, slots)
+
+    def undo(self, entry: int) -> None:
+        slots, old, _ = self.journal[entry]
+        batch = torch.arange(slots.shape[0], device=slots.device).unsqueeze(1)
+        self.M[batch, slots] = old  # a slot listed twice has the same old row in both places
+        self.restored[entry] = True
+
+    def finish(self) -> None:
+        """End of a backward pass: undo what no backward restored (the memory is now M_0), re-apply
+        every write in order (M_T again) and clear the gradient rows this pass touched."""
+        for entry in reversed(range(len(self.journal))):
+            if not self.restored[entry]:
+                self.undo(entry)
+        for slots, _, new in self.journal:
+            batch = torch.arange(slots.shape[0], device=slots.device).unsqueeze(1)
+            self.M[batch, slots] = new
+        for slots in self.touched:
+            batch = torch.arange(slots.shape[0], device=slots.device).unsqueeze(1)
+            self.grad[batch, slots] = 0.0
+        self.journal, self.restored, self.touched = [], [], []
+
+
+class _TapeStart(torch.autograd.Function):
+    """The first link of a tape's chain of operations. Its backward runs after every other one of the
+    tape: it finishes the tape and hands the gradient with respect to M_0 to M (when M needs one)."""
+
+    @staticmethod
+    def forward(ctx, tape: MemoryTape, anchor: torch.Tensor) -> torch.Tensor:
+        ctx.tape, ctx.shape = tape, anchor.shape
+        return anchor.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, _):
+        tape = ctx.tape
+        grad_M0 = tape.grad.clone() if ctx.shape == tape.M.shape else tape.grad.new_zeros(ctx.shape)
+        tape.finish()
+        return None, grad_M0
+
+
+class _TapeWrite(torch.autograd.Function):
+    """M(erase) = 0, then M(slots[b, c]) += delta[b, c] (repeated slots add up), in place; the token
+    orders the tape's operations. O(C W) forward and backward."""
+
+    @staticmethod
+    def forward(ctx, tape: MemoryTape, token: torch.Tensor, slots: torch.Tensor, delta: torch.Tensor,
+                erase: torch.Tensor) -> torch.Tensor:
+        batch = torch.arange(slots.shape[0], device=slots.device)
+        old = tape.rows(slots)  # the journal: rows as they were (B, C, W)
+        tape.M[batch, erase] = 0.0
+        add_rows_(tape.M, slots, delta)
+        new = tape.rows(slots)
+        tape.journal.append((slots, old, new))
+        tape.restored.append(False)
+        ctx.tape, ctx.entry = tape, len(tape.journal) - 1
+        ctx.save_for_backward(slots, erase, old, new)  # the journal is what this step keeps for backward
+        return token.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, _):
+        tape = ctx.tape
+        slots, erase, _, _ = ctx.saved_tensors
+        batch = torch.arange(slots.shape[0], device=slots.device)
+        grad_delta = gather_rows(tape.grad, slots)  # dL/dM_t on the written rows
+        tape.grad[batch, erase] = 0.0  # M_t(erase) does not depend on M_{t-1}(erase)
+        tape.touched.append(erase.unsqueeze(1))
+        tape.undo(ctx.entry)  # M_t -> M_{t-1}
+        return None, None, None, grad_delta, None
+
+
+class _TapeGather(torch.autograd.Function):
+    """rows = M(slots) (B, C, W), a copy; the backward adds the rows' gradient into the tape's buffer."""
+
+    @staticmethod
+    def forward(ctx, tape: MemoryTape, token: torch.Tensor, slots: torch.Tensor):
+        ctx.tape = tape
+        ctx.save_for_backward(slots)
+        return tape.rows(slots), token.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, grad_rows, _):
+        tape = ctx.tape
+        (slots,) = ctx.saved_tensors
+        if grad_rows is not None:
+            batch = torch.arange(slots.shape[0], device=slots.device).unsqueeze(1)
+            tape.grad.index_put_((batch.expand_as(slots), slots), grad_rows, accumulate=True)
+            tape.touched.append(slots)
+        return None, None, None
+
+
+def tape_start(tape: MemoryTape, M: torch.Tensor) -> torch.Tensor:
+    """The token that starts a tape (M_0's gradient flows to M when M requires it)."""
+    anchor = M if M.requires_grad else torch.zeros((), dtype=M.dtype, device=M.device, requires_grad=True)
+    tape.last_token = _TapeStart.apply(tape, anchor)
+    return tape.last_token
+
+
+def tape_write(tape: MemoryTape, token: torch.Tensor, slots: torch.Tensor, delta: torch.Tensor,
+               erase: torch.Tensor) -> torch.Tensor:
+    """In-place sparse write, journaled: slots (B, C), delta (B, C, W), erase (B,) -> the next token."""
+    tape.last_token = _TapeWrite.apply(tape, token, slots, delta, erase)
+    return tape.last_token
+
+
+def tape_gather(tape: MemoryTape, token: torch.Tensor, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of the tape's memory: slots (B, C) -> rows (B, C, W) and the next token."""
+    rows, tape.last_token = _TapeGather.apply(tape, token, slots)
+    return rows, tape.last_token
+
+
+class LeastRecentRing:
+    """SAM's "least accessed ring" (supplementary A.1): the slots of one memory in a doubly linked list
+    ordered by (time of last access, slot number), the head being the least recently accessed slot:
+    argmin_i T(i), ties to the lowest slot, as ``access_time.argmin()``. Moving the slots accessed at a
+    step to the tail costs O(1) each; reading the head O(1). Set-up O(N log N) from access times."""
+
+    def __init__(self, access_time: np.ndarray):
+        N = len(access_time)
+        order = np.lexsort((np.arange(N), access_time))  # by time, then slot
+        self.N = N
+        self.next = np.empty(N + 1, dtype=np.int64)  # node N is the sentinel: next[N] = head, prev[N] = tail
+        self.prev = np.empty(N + 1, dtype=np.int64)
+        chain = np.concatenate([[N], order, [N]])
+        self.next[chain[:-1]] = chain[1:]
+        self.prev[chain[1:]] = chain[:-1]
+
+    def head(self) -> int:
+        return int(self.next[self.N])
+
+    def touch(self, slots) -> None:
+        """Move ``slots`` (distinct, accessed now) to the tail in ascending order."""
+        nxt, prv, tail = self.next, self.prev, self.N
+        for s in sorted(slots):
+            p, n = prv[s], nxt[s]
+            nxt[p], prv[n] = n, p  # unlink
+            last = prv[tail]
+            nxt[last], prv[s], nxt[s], prv[tail] = s, last, tail, s  # append

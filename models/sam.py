@@ -1,62 +1,122 @@
 """SAM: Sparse Access Memory.
 
 Rae, Hunt, Harley, Danihelka, Senior, Wayne, Graves & Lillicrap, "Scaling Memory-Augmented Neural
-Networks with Sparse Reads and Writes", arXiv:1610.09027 (2016), section 3 (its sparse read, sparse
-write and usage; comments name these parts, not equation numbers). The controller and interface
-plumbing are the DNC's (models/dnc.py, ``MemoryController``); the memory reads and writes only a few
-rows per step:
+Networks with Sparse Reads and Writes", arXiv:1610.09027 (2016), section 3. Equation numbers are the
+paper's. The controller and interface plumbing are the DNC's (models/dnc.py, ``MemoryController``);
+the memory reads and writes only a few rows per step:
 
-  read    S^h_t = the K slots most similar to the query q^h_t (exact top-K here; the paper puts an
-          approximate nearest-neighbour index there: models/memory.py ``nearest_slots``)
-          w^{R,h}_t(i) = softmax_{i in S^h_t}(beta^h_t K[q^h_t, M_t(i)]), 0 outside S^h_t
-          r^h_t = sum_{i in S^h_t} w^{R,h}_t(i) M_t(i)
-  write   I^U_t = one-hot of the least recently accessed slot, argmin_i T_{t-1}(i)
-          w^W_t = alpha_t (gamma_t w^R_{t-1} + (1 - gamma_t) I^U_t)
-          M_t = (1 - I^U_t 1^T) o M_{t-1} + w^W_t a_t^T    erase the LRU slot, add a_t
-  usage   T_t(i) = t if w^W_t(i) + w^R_t(i) > delta, else T_{t-1}(i)    time of the last access
+  read    S^h_t = the K slots nearest to the query q^h_t                               (section 3.1)
+          w~^{R,h}_t(i) = softmax_{i in S^h_t}(beta^h_t K[q^h_t, M_t(i)]), 0 outside S^h_t
+          r^h_t = sum_{i in S^h_t} w~^{R,h}_t(i) M_t(i)                                 (eq. 4)
+  write   I^U_t = one-hot of the least recently accessed slot                          (eq. 6)
+          w^W_t = alpha_t (gamma_t w~^R_{t-1} + (1 - gamma_t) I^U_t)                     (eq. 5)
+          M_t = (1 - I^U_t 1^T) o M_{t-1} + w^W_t a_t^T    erase the LRU slot, add a_t   (section 3.2)
+  usage   T_t(i) = t if w^W_t(i) + w^R_t(i) > delta, else T_{t-1}(i); I^U_t = argmin_i T_{t-1}(i)
   output  y_t = W_y h_t + W_r [r^1_t; ..; r^R_t]
 
-Each step gathers R K rows for the read and scatter-adds into the R K + 1 rows it writes (the slots
-read at t-1 and the LRU slot), so the gradient of a step reaches at most those rows of M_{t-1}. The
-write happens before the read, as in the DNC. With R heads, w^R_{t-1} is the mean of the heads'
-weights (so w^W sums to at most alpha_t).
+The paper leaves open (../shared/papers/sam-2016.md, section 9) the similarity K (cosine here, with a
+read strength beta = oneplus, as the DNC), the gate squashing (sigmoid) and how R heads feed the one
+write: w~^R_{t-1} is the mean of the heads' weights, so w^W sums to at most alpha_t. The write happens
+before the read, as in the DNC.
 
-The ARMIN authors ran SAM from github.com/ixaxaar/pytorch-dnc (vendored in their repository), one
-read head, K = 4, 128 x 20 memory. Their Table 1 count, 109k at hidden 120 on the copy task, is
-109,538 = 79,434 used (LSTM 72,480 with one bias vector, learned initial h, c, r 260, interface
-5,566, output 1,128) + 30,104 in a dense DNC memory module their SAM class builds and then replaces,
-which stays registered unused. This model has 79,291 (nn.LSTMCell's second bias +480; the paper's
-scalar gamma and a read strength instead of the code's R K + 1 interpolation gates: -363). That
-code also reads by a softmax over the K nearest slots plus the LRU slot, without a read strength;
-not offered here.
+Cost (``memory_ops``, ``index``; "auto" picks by N, see SPARSE_MIN_SLOTS and ANN_MIN_SLOTS):
+- ``memory_ops="sparse"``: the memory is one tensor written in place (section 3.4): each write is
+  journaled (its R K + 1 rows before and after) and undone in the backward pass
+  (models/memory.py ``MemoryTape``), the gradient reaches the memory only on the rows read and
+  written, and the least recently accessed slot comes from the "least accessed ring" (supplementary
+  A.1, ``LeastRecentRing``) in O(1). Training memory grows with T K W, not T N W. ``forward`` then
+  updates the memory of the state passed in, in place (one shared memory, as the paper's); pass a
+  copy to keep the old one.
+- ``memory_ops="dense"``: every write makes an out-of-place copy of M that autograd keeps (O(N W)
+  per step) and usage is an argmin over N: the plain autograd version, the reference in the tests.
+- ``index="exact"``: exact K nearest rows by a scan of all N rows (the paper's "SAM linear", O(N W)
+  per query); ``index="ann"``: an approximate nearest-neighbour index per batch element, updated for
+  the rows written at each step (models/ann_index.py, hnswlib; section 3.5 "SAM ANN"). The index and
+  the ring are derived from the memory and the access times (not state of their own): the model
+  keeps them for the memory it last stepped and rebuilds them when handed a different one.
+
+The ARMIN authors ran SAM from github.com/ixaxaar/pytorch-dnc (vendored in github.com/zoharli/armin,
+algorithimic_tasks/dnc/sparse_memory.py, util.py), one read head, K = 4, 128 x 20 memory. Options
+select that code's choices (defaults follow the paper; the ``sam-code`` preset turns them on):
+- ``similarity="cosine_over_width"``: util.py lines 64-68 expand both norms to (rows, W) before a
+  bmm, so the denominator is W |a| |b|: the similarity is cos / W;
+- ``read_strength=False``: sparse_memory.py line 275 takes the softmax of that similarity, no strength;
+- ``search_metric="euclidean"``: flann_index.py line 32 builds a FLANN kd-tree with FLANN's default
+  (squared Euclidean) distance on the raw rows, rebuilt from the whole memory every step
+  (sparse_memory.py lines 181-184; here the index is updated, not rebuilt);
+- ``interpolation_gates="per_slot"``: lines 55 and 316, one gate per written row, R K + 1 of them
+  (c = r K + 1, line 49): w^W_t(i) = alpha_t (gamma_t(i) w~^R_{t-1}(i) + (1 - gamma_t(i)) I^U_t(i));
+- ``usage_rule="code"``: line 241, U_t(i) = (t - U_{t-1}(i)) u(i) + U_{t-1}(i) (1 - u(i)) with
+  u(i) = [w^R(i) + w^W(i) > delta], the slot written next argmin_i U (line 223); dense usage only.
+Not offered: that code's read over the K nearest rows plus the least used one, its product of the
+heads' weights (line 277), its read positions clamped while the memory fills (lines 266-271) and its
+memory initialised to delta (line 137).
+
+Parameters: their Table 1 count, 109k at hidden 120 on the copy task, is 109,538 = 79,434 used (LSTM
+72,480 with one bias vector, learned initial h, c, r 260, interface 5,566, output 1,128) + 30,104 in a
+dense DNC memory module their SAM class builds and then replaces, which stays registered unused. This
+model has 79,291 (nn.LSTMCell's second bias +480; the paper's scalar gamma and a read strength
+instead of the code's R K + 1 interpolation gates: -363); the ``sam-code`` preset has 79,914, their
+interface exactly (5,566) and their learned initial state (260), plus nn.LSTMCell's second bias.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
+from models.ann_index import MemoryIndex
 from models.base import State, register_model
 from models.dnc import DNCConfig, MemoryController
 from models.memory import (
+    COSINE_EPS,
+    LeastRecentRing,
+    MemoryTape,
     add_rows,
     add_rows_,
-    content_weights,
+    cosine_similarity_heads,
     gather_rows,
     nearest_slots,
     oneplus,
     read_rows,
     read_weighted,
+    tape_gather,
+    tape_start,
+    tape_write,
 )
 
 ACCESS_THRESHOLD = 0.005  # delta: an access counts when w^W_t(i) + w^R_t(i) exceeds it (SAM usage)
+INDEXES = ("auto", "exact", "ann")
+MEMORY_OPS = ("auto", "sparse", "dense")
+SIMILARITIES = ("cosine", "cosine_over_width")
+SEARCH_METRICS = ("cosine", "euclidean")
+INTERPOLATION_GATES = ("scalar", "per_slot")
+USAGE_RULES = ("last_access", "code")
+# "auto" thresholds, measured (README "Sparse SAM"): below them the dense ops and the exact scan are faster
+SPARSE_MIN_SLOTS = 4096  # memory_ops="auto" is sparse from this many slots
+ANN_MIN_SLOTS = 16384  # index="auto" is the ANN index from this many slots
+# options where the ARMIN authors' code departs from the paper (the variant column)
+CODE_VARIANT_OPTIONS = ("forget_bias", "learned_initial_state", "similarity", "read_strength", "search_metric",
+                        "interpolation_gates", "usage_rule")
+KEPT_MEMORIES = 2  # memories whose index and ring the model keeps (e.g. a training run's and a probe's)
+_memory_ids = itertools.count(1)  # tells memories apart (a new memory may reuse a freed one's address)
 
 
 @dataclass
 class SAMConfig(DNCConfig):
     # d_h, N x W and R as the DNC's (Table 1: 120, 128 x 20, 1 read head)
     sparse_reads: int = 4  # K: slots each head reads (pytorch-dnc's default 4)
+    index: str = "auto"  # "exact" scan (SAM linear), "ann" index (SAM ANN), "auto": ann from ANN_MIN_SLOTS
+    memory_ops: str = "auto"  # "sparse" (in place, journaled), "dense" (copies), "auto": sparse from SPARSE_MIN_SLOTS
+    similarity: str = "cosine"  # K[q, M(i)]: "cosine" or the authors' code's "cosine_over_width" (cos / W)
+    read_strength: bool = True  # beta = oneplus(.) scales the similarity; the code has none
+    search_metric: str = "cosine"  # which rows are nearest: "cosine" or the code's "euclidean"
+    interpolation_gates: str = "scalar"  # gamma_t: one "scalar" or the code's R K + 1 ("per_slot")
+    usage_rule: str = "last_access"  # "last_access" (paper) or the code's (t - U) u + U (1 - u)
 
     def validate(self) -> None:
         super().validate()
@@ -64,65 +124,127 @@ class SAMConfig(DNCConfig):
             raise ValueError(
                 f"sparse_reads (K) must be in [1, memory_slots={self.memory_slots}], got {self.sparse_reads}"
             )
+        for name, valid in (("index", INDEXES), ("memory_ops", MEMORY_OPS), ("similarity", SIMILARITIES),
+                            ("search_metric", SEARCH_METRICS), ("interpolation_gates", INTERPOLATION_GATES),
+                            ("usage_rule", USAGE_RULES)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
+        if self.usage_rule == "code" and self.memory_ops == "sparse":
+            raise ValueError("usage_rule='code' orders slots by a value, not by time: it needs memory_ops='dense'")
+
+    @property
+    def sparse_ops(self) -> bool:
+        if self.usage_rule == "code":
+            return False
+        return self.memory_ops == "sparse" or (self.memory_ops == "auto" and self.memory_slots >= SPARSE_MIN_SLOTS)
+
+    @property
+    def ann(self) -> bool:
+        return self.index == "ann" or (self.index == "auto" and self.memory_slots >= ANN_MIN_SLOTS)
 
 
-def sparse_read(
-    M: torch.Tensor, q: torch.Tensor, beta: torch.Tensor, K: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Read of the K nearest slots per head (SAM sparse read): M (B, N, W), queries q (B, R, W), strengths
-    beta (B, R, 1) -> read vectors (B, R, W), slot indices (B, R, K) and their weights (B, R, K)."""
-    B, R, W = q.shape
-    index = nearest_slots(M, q, K)  # (B, R, K), no gradient through the choice
-    rows = gather_rows(M, index.view(B, R * K)).view(B * R, K, W)  # the only rows read
-    w = content_weights(rows, q.reshape(B * R, W), beta.reshape(B * R, 1))  # (B R, K) softmax over the K
-    r = read_weighted(rows, w)  # (B R, W)
-    return r.view(B, R, W), index, w.view(B, R, K)
+# --- the read, the write and the usage (section 3) ---------------------------------------------------
+def similarity(rows: torch.Tensor, q: torch.Tensor, over_width: bool = False) -> torch.Tensor:
+    """K[q^h, M(i)] on the gathered rows: rows (B, H, C, W), q (B, H, W) -> (B, H, C). The cosine, or
+    the authors' code's cosine / W (``over_width``)."""
+    dot = (rows * q.unsqueeze(2)).sum(-1)
+    cos = dot / (rows.norm(dim=-1) * q.norm(dim=-1, keepdim=True) + COSINE_EPS)
+    return cos / rows.shape[-1] if over_width else cos
 
 
-def sparse_write(
-    M: torch.Tensor,
-    read_index: torch.Tensor,
-    w_r: torch.Tensor,
-    lru: torch.Tensor,
-    a: torch.Tensor,
-    alpha: torch.Tensor,
-    gamma: torch.Tensor,
-    in_place: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Write to the slots read at t-1 and the least recently accessed one (SAM sparse write):
-    w^W_t = alpha (gamma w^R_{t-1} + (1 - gamma) I^U_t), then M_t = (1 - I^U_t 1^T) o M_{t-1} + w^W_t a^T.
+def sparse_read(rows: torch.Tensor, q: torch.Tensor, beta: torch.Tensor | None,
+                over_width: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read of the K rows gathered per head (eq. 4): rows (B, R, K, W), queries q (B, R, W), strengths
+    beta (B, R, 1) or None -> read vectors (B, R, W) and weights w~^R (B, R, K), a softmax over the K."""
+    logits = similarity(rows, q, over_width)  # (B, R, K)
+    w = F.softmax(logits if beta is None else beta * logits, dim=-1)
+    return (w.unsqueeze(-1) * rows).sum(2), w
 
-    M (B, N, W), read_index and w_r (B, R, K) from step t-1, lru (B,), add vector a (B, W), gates
-    alpha and gamma (B, 1) -> M_t (B, N, W), the written slots (B, R K + 1) and their weights
-    w^W_t (B, R K + 1). Only those rows change; ``in_place`` updates M itself (inference)."""
+
+def write_weights(w_r: torch.Tensor, alpha: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """w^W_t on the R K slots read at t-1 and the LRU slot (eq. 5): alpha (gamma w~^R_{t-1} + (1 - gamma) I^U_t).
+    w_r (B, R, K); alpha (B, 1); gamma (B, 1), or (B, R K + 1) per written slot -> (B, R K + 1)."""
     B, R, K = w_r.shape
-    index = torch.cat([read_index.reshape(B, R * K), lru.unsqueeze(1)], dim=1)  # (B, R K + 1)
-    w_w = alpha * torch.cat([gamma * w_r.view(B, R * K) / R, 1.0 - gamma], dim=1)  # (B, R K + 1)
+    w_prev = torch.cat([w_r.reshape(B, R * K) / R, w_r.new_zeros(B, 1)], dim=1)  # heads' mean, 0 on the LRU slot
+    lru = torch.cat([w_r.new_zeros(B, R * K), w_r.new_ones(B, 1)], dim=1)  # I^U_t on the written slots
+    return alpha * (gamma * w_prev + (1.0 - gamma) * lru)
+
+
+def sparse_write(M: torch.Tensor, slots: torch.Tensor, w_w: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """M_t = (1 - I^U_t 1^T) o M_{t-1} + w^W_t a_t^T, out of place (the dense version): M (B, N, W), the
+    written slots (B, R K + 1) with the LRU slot last, their weights (B, R K + 1), a (B, W) -> M_t."""
     delta = w_w.unsqueeze(2) * a.unsqueeze(1)  # w^W_t a_t^T on the written rows (B, R K + 1, W)
-    erase = read_rows(M, lru).unsqueeze(1)  # (1 - I^U_t 1^T) o M_{t-1}: take the LRU row away
-    delta = torch.cat([delta[:, : R * K], delta[:, R * K :] - erase], dim=1)
-    M = add_rows_(M, index, delta) if in_place else add_rows(M, index, delta)
-    return M, index, w_w
+    erase = read_rows(M, slots[:, -1]).unsqueeze(1)  # (1 - I^U_t 1^T) o M_{t-1}: take the LRU row away
+    delta = torch.cat([delta[:, :-1], delta[:, -1:] - erase], dim=1)
+    return add_rows(M, slots, delta)
+
+
+def write_in_place_(M: torch.Tensor, slots: torch.Tensor, w_w: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The same write in place, outside autograd (inference): M(LRU) = 0, then the additions."""
+    M[torch.arange(M.shape[0], device=M.device), slots[:, -1]] = 0.0
+    return add_rows_(M, slots, w_w.unsqueeze(2) * a.unsqueeze(1))
 
 
 def access_times(T_prev: torch.Tensor, t: torch.Tensor, index: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """T_t(i) = t where w^W_t(i) + w^R_t(i) > delta, else T_{t-1}(i)  (SAM usage): T_prev (B, N) long,
-    t () long, the slots touched this step (B, C) and their weights (B, C) -> (B, N)."""
+    """T_t(i) = t where w^W_t(i) + w^R_t(i) > delta, else T_{t-1}(i)  (SAM usage), dense: T_prev (B, N)
+    long, t () long, the slots touched this step (B, C) and their weights (B, C) -> (B, N)."""
     access = torch.zeros(T_prev.shape, dtype=weights.dtype, device=weights.device)
     access = access.scatter_add(1, index, weights.detach())  # repeated slots add up
     return torch.where(access > ACCESS_THRESHOLD, t, T_prev)
+
+
+def code_usage(U_prev: torch.Tensor, t: torch.Tensor, index: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The authors' code's usage (sparse_memory.py line 241): U_t(i) = (t - U_{t-1}(i)) u(i) +
+    U_{t-1}(i) (1 - u(i)), u(i) = [w^W_t(i) + w^R_t(i) > delta]; (B, N) as ``access_times``."""
+    access = torch.zeros(U_prev.shape, dtype=weights.dtype, device=weights.device)
+    access = access.scatter_add(1, index, weights.detach())
+    return torch.where(access > ACCESS_THRESHOLD, t - U_prev, U_prev)
+
+
+def accessed_slots(index: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Slots whose summed weight over ``index`` (C,) exceeds delta: the sparse form of ``access_times``."""
+    slots, inverse = np.unique(index, return_inverse=True)
+    total = np.zeros(len(slots))
+    np.add.at(total, inverse, weights)
+    return slots[total > ACCESS_THRESHOLD]
+
+
+class SparseSide:
+    """What the sparse path derives from a memory and keeps beside it: the nearest-neighbour index
+    (``index="ann"``), one least accessed ring per batch element, the gradient buffer of the memory
+    and the current backward tape. Valid for the memory ``memory_id`` at step ``t``."""
+
+    def __init__(self, state: State, metric: str, ann: bool):
+        self.memory_id, self.t = int(state["memory_id"]), int(state["t"])
+        M = state["M"]
+        self.index = MemoryIndex.build(M, metric) if ann else None
+        self.rings = [LeastRecentRing(times) for times in state["access_time"].cpu().numpy()]
+        self.grad: torch.Tensor | None = None
+        self.tape: MemoryTape | None = None
+
+    def tape_for(self, M: torch.Tensor, token: torch.Tensor) -> tuple[MemoryTape, torch.Tensor]:
+        """The tape that ``token`` belongs to, or a new one starting at M."""
+        if self.tape is not None and token is self.tape.last_token:
+            return self.tape, token
+        if self.grad is None or self.grad.shape != M.shape:
+            self.grad = torch.zeros_like(M)  # once per memory: the backward clears what it touches
+        self.tape = MemoryTape(M.detach(), self.grad)
+        return self.tape, tape_start(self.tape, M)
 
 
 @register_model("sam")
 class SAM(MemoryController):
     inplace_memory = "M"
     config_class = SAMConfig
+    config: SAMConfig
 
     def __init__(self, config: SAMConfig):
-        R, W = config.read_heads, config.W
-        # interface: [q (R W); beta (R); a (W); alpha (1); gamma (1)]
-        super().__init__(config, [R * W, R, W, 1, 1])
-        self.K = config.sparse_reads
+        R, W, K = config.read_heads, config.W, config.sparse_reads
+        gates = R * K + 1 if config.interpolation_gates == "per_slot" else 1
+        # interface: [q (R W); beta (R, if read_strength); a (W); alpha (1); gamma (1 or R K + 1)]
+        super().__init__(config, [R * W, R if config.read_strength else 0, W, 1, gates])
+        self.K = K
+        self._sides: dict[int, SparseSide] = {}  # memory_id -> index and ring of that memory
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         like = self._like(device, dtype)
@@ -131,31 +253,93 @@ class SAM(MemoryController):
         return {
             **self.controller_state(B, like),
             "M": torch.zeros(B, N, W, **like),  # memory (empty)
-            "read_index": torch.arange(K, **long).expand(B, R, K),  # slots read at t-1
+            "read_index": torch.arange(K, **long).expand(B, R, K).contiguous(),  # slots read at t-1
             "w_r": torch.zeros(B, R, K, **like),  # their weights (none read yet)
             "access_time": torch.zeros(B, N, **long),  # T(i): step of the last access, 0 = never
             "t": torch.zeros((), **long),  # time step counter
+            "memory_id": torch.tensor(next(_memory_ids), **long),  # which memory (for the index and ring)
+            "order": torch.zeros((), **like),  # sparse training: orders the in-place writes for backward
         }
 
-    def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        B, R, W = x_t.shape[0], self.R, self.W
-        h, c, (q, beta, a, alpha, gamma) = self.control(x_t, state)
-        q = q.view(B, R, W)  # read queries
-        beta = oneplus(beta).unsqueeze(2)  # read strengths (B, R, 1)
-        alpha, gamma = torch.sigmoid(alpha), torch.sigmoid(gamma)  # write and interpolation gates (B, 1)
-        t = state["t"] + 1
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        if not self.config.sparse_ops:
+            return super().forward(x, state)
+        # sparse: one memory written in place (section 3.4), also in training; no copy of a given state
+        state = self.initial_state(x.shape[1], device=x.device, dtype=x.dtype) if state is None else state
+        features = []
+        for x_t in x:
+            o_t, state = self.cell(x_t, state)
+            features.append(o_t)
+        return self.readout(torch.stack(features)), state
 
-        # write: the slots read at t-1 and the least recently accessed slot
-        lru = state["access_time"].argmin(dim=1)  # (B,) I^U_t
-        in_place = self.writes_in_place()
-        M, write_index, w_w = sparse_write(
-            state["M"], state["read_index"], state["w_r"], lru, a, alpha, gamma, in_place
-        )  # (B, N, W), (B, R K + 1), (B, R K + 1)
-        # read: the K nearest slots per head
-        r, read_index, w_r = sparse_read(M, q, beta, self.K)  # (B, R, W), (B, R, K), (B, R, K)
+    def _side(self, state: State) -> SparseSide:
+        """The index and ring of this state's memory, rebuilt if they describe another memory or step."""
+        key = int(state["memory_id"])
+        side = self._sides.get(key)
+        if side is None or side.t != int(state["t"]):
+            side = SparseSide(state, self.config.search_metric, self.config.ann)
+            self._sides = {k: v for k, v in self._sides.items() if k != key}
+            while len(self._sides) >= KEPT_MEMORIES:  # drop the least recently built
+                self._sides.pop(next(iter(self._sides)))
+            self._sides[key] = side
+        return side
+
+    def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        cfg = self.config
+        B, R, K, W = x_t.shape[0], self.R, self.K, self.W
+        h, c, blocks = self.control(x_t, state)
+        q, beta, a, alpha, gamma = blocks
+        q = q.view(B, R, W)  # read queries
+        beta = oneplus(beta).unsqueeze(2) if cfg.read_strength else None  # read strengths (B, R, 1)
+        alpha, gamma = torch.sigmoid(alpha), torch.sigmoid(gamma)  # write and interpolation gates
+        t = state["t"] + 1
+        sparse = cfg.sparse_ops
+        side = self._side(state) if sparse else None
+        M, token, access_time = state["M"], state["order"], state["access_time"]
+
+        # write: the slots read at t-1 and the least recently accessed slot (eq. 5, 6)
+        if sparse:
+            lru = torch.tensor([ring.head() for ring in side.rings], device=M.device)  # (B,) O(1) each
+        else:
+            lru = access_time.argmin(dim=1)  # (B,) I^U_t: argmin_i T_{t-1}(i), O(N)
+        slots = torch.cat([state["read_index"].reshape(B, R * K), lru.unsqueeze(1)], dim=1)  # (B, R K + 1)
+        w_w = write_weights(state["w_r"], alpha, gamma)  # (B, R K + 1)
+        tape = None
+        if not sparse:
+            M = sparse_write(M, slots, w_w, a) if not self.writes_in_place() else write_in_place_(M, slots, w_w, a)
+        elif torch.is_grad_enabled():
+            tape, token = side.tape_for(M, token)
+            token = tape_write(tape, token, slots, w_w.unsqueeze(2) * a.unsqueeze(1), lru)
+        else:
+            write_in_place_(M, slots, w_w, a)
+        if side is not None and side.index is not None:
+            side.index.update(slots, gather_rows(M.detach(), slots))
+
+        # read: the K nearest slots per head (section 3.1, eq. 4)
+        if side is not None and side.index is not None:
+            read_index = side.index.search(q, K)  # (B, R, K)
+        else:
+            read_index = nearest_slots(M, q, K, cfg.search_metric)  # (B, R, K), exact: O(N W)
+        if tape is not None:
+            rows, token = tape_gather(tape, token, read_index.view(B, R * K))
+        else:
+            rows = gather_rows(M, read_index.view(B, R * K))  # the only rows read (B, R K, W)
+        r, w_r = sparse_read(rows.view(B, R, K, W), q, beta, cfg.similarity == "cosine_over_width")
+
         # usage: time of the last non-negligible access
-        touched = torch.cat([write_index, read_index.view(B, -1)], dim=1)
-        access_time = access_times(state["access_time"], t, touched, torch.cat([w_w, w_r.view(B, -1)], dim=1))
+        touched = torch.cat([slots, read_index.view(B, -1)], dim=1)  # (B, 2 R K + 1)
+        weights = torch.cat([w_w, w_r.view(B, -1)], dim=1)
+        if cfg.usage_rule == "code":
+            access_time = code_usage(access_time, t, touched, weights)
+        elif not sparse:
+            access_time = access_times(access_time, t, touched, weights)
+        else:
+            touched_np, weights_np = touched.cpu().numpy(), weights.detach().cpu().numpy()
+            for b, ring in enumerate(side.rings):
+                now = accessed_slots(touched_np[b], weights_np[b])
+                access_time[b, torch.from_numpy(now).to(M.device)] = t  # in place: O(R K)
+                ring.touch(now)
+            side.t += 1
 
         r = r.reshape(B, R * W)
         new_state = {
@@ -167,8 +351,38 @@ class SAM(MemoryController):
             "w_r": w_r,
             "access_time": access_time,
             "t": t,
+            "memory_id": state["memory_id"],
+            "order": token,
         }
         return torch.cat([h, r], dim=-1), new_state
 
     def path_name(self) -> str:
-        return "train:sparse-topk" if self.training else "eval:sparse-topk"
+        mode = "train" if self.training else "eval"
+        ops = "sparse" if self.config.sparse_ops else "dense"
+        return f"{mode}:{ops}-{'ann' if self.config.ann else 'exact'}"
+
+    def variant(self) -> str:
+        """"paper", or "code:" and the authors'-code options in effect."""
+        defaults = SAMConfig()
+        changed = [f"{n}={getattr(self.config, n)}" for n in CODE_VARIANT_OPTIONS
+                   if getattr(self.config, n) != getattr(defaults, n)]
+        return "code:" + ",".join(changed) if changed else "paper"
+
+    @torch.no_grad()
+    def index_recall(self, state: State, queries: int = 64, seed: int = 0) -> float | None:
+        """Recall@K of the ANN index against the exact K nearest rows of the state's memory, for random
+        queries: the fraction of the slots found that are at least as near as the exact K-th (ties
+        among equally near rows, e.g. unwritten ones, count as found). None without an ANN index."""
+        if not (self.config.sparse_ops and self.config.ann):
+            return None
+        M = state["M"]
+        B, W, K = M.shape[0], self.W, self.K
+        q = torch.randn(B, queries, W, generator=torch.Generator().manual_seed(seed)).to(M)
+        found = self._side(state).index.search(q, K)  # (B, Q, K)
+        if self.config.search_metric == "euclidean":
+            score = -torch.cdist(q, M)  # (B, Q, N)
+        else:
+            score = cosine_similarity_heads(M, q)  # (B, Q, N)
+        kth = score.topk(K, dim=-1).values[..., -1:]  # (B, Q, 1)
+        tolerance = 1e-5 * kth.abs().clamp_min(1.0)  # float32 index vs exact scores
+        return (score.gather(-1, found) >= kth - tolerance).float().mean().item()

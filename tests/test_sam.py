@@ -1,15 +1,27 @@
 """SAM (Rae et al. 2016, section 3): the top-K read and the LRU write against hand-computed values,
 the access-time usage, a cell cycling its writes through the least recently used slots, the O(K)
 sparsity of a step (rows changed and rows reached by the gradient), inference in place, gradient
-flow, sizes, dtypes and a short copy-task run."""
+flow, sizes, dtypes and a short copy-task run. The sparse-cost version (issue 9) and the authors'
+code options (issue 10) are below them."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from models import build_model
-from models.sam import access_times, sparse_read, sparse_write
+from models.ann_index import MemoryIndex, recall_at_k
+from models.memory import LeastRecentRing, MemoryTape, nearest_slots, tape_gather, tape_start, tape_write
+from models.sam import (
+    SAMConfig,
+    access_times,
+    code_usage,
+    similarity,
+    sparse_read,
+    sparse_write,
+    write_weights,
+)
 
 BIG = 40.0  # sigmoid(40) == 1.0 and sigmoid(-40) ~ 4e-18 in float64
 
@@ -25,16 +37,16 @@ M_HAND = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]]
 def test_top_k_read_weights_only_the_k_nearest_slots():
     M = t64([M_HAND])
     q = t64([[[1.0, 0.0], [0.0, 1.0]]])  # two heads
-    r, index, w = sparse_read(M, q, t64([[[1.0], [2.0]]]), K=2)
+    index = nearest_slots(M, q, K=2)
     assert index[0, 0].tolist() == [0, 2] and index[0, 1].tolist() == [1, 2]
+    rows = M[0, index[0]].unsqueeze(0)  # (1, 2 heads, K, W)
+    r, w = sparse_read(rows, q, t64([[[1.0], [2.0]]]))
     c = 1.0 / math.sqrt(2.0)
     w0 = math.exp(1.0) / (math.exp(1.0) + math.exp(c))  # softmax(beta cos) over the two nearest, beta = 1
     w1 = math.exp(2.0) / (math.exp(2.0) + math.exp(2.0 * c))  # beta = 2
     assert torch.allclose(w, t64([[[w0, 1 - w0], [w1, 1 - w1]]]), atol=1e-7)
     # head 1: w0 [1, 0] + (1 - w0) [1, 1]; head 2: w1 [0, 1] + (1 - w1) [1, 1]
     assert torch.allclose(r, t64([[[1.0, 1 - w0], [1 - w1, 1.0]]]), atol=1e-7)
-    dense = torch.zeros(1, 2, 4, dtype=torch.float64).scatter(2, index, w)
-    assert dense[0, 0, 1] == 0 and dense[0, 0, 3] == 0 and dense[0, 1, 0] == 0 and dense[0, 1, 3] == 0
 
 
 def test_lru_write_erases_the_least_recently_used_slot_and_adds_to_the_read_ones():
@@ -43,7 +55,9 @@ def test_lru_write_erases_the_least_recently_used_slot_and_adds_to_the_read_ones
     lru = T_prev.argmin(dim=1)  # slot 1
     read_index, w_r = torch.tensor([[[0, 3]]]), t64([[[0.7, 0.3]]])  # read at t-1
     a = t64([[1.0, 2.0]])
-    M_new, index, w_w = sparse_write(M, read_index, w_r, lru, a, alpha=t64([[1.0]]), gamma=t64([[0.5]]))
+    index = torch.cat([read_index.view(1, 2), lru.view(1, 1)], dim=1)
+    w_w = write_weights(w_r, alpha=t64([[1.0]]), gamma=t64([[0.5]]))
+    M_new = sparse_write(M, index, w_w, a)
     assert index.tolist() == [[0, 3, 1]]
     assert torch.allclose(w_w, t64([[0.35, 0.15, 0.5]]))  # gamma w^R_{t-1}, (1 - gamma) on the LRU slot
     expected = t64([[[1.35, 0.7], [0.5, 1.0], [1.0, 1.0], [-0.85, 0.3]]])  # slot 1 erased, then + 0.5 a
@@ -61,19 +75,20 @@ def test_access_needs_read_plus_write_weight_above_delta():
     assert T.tolist() == [[4, 0, 0]]
 
 
-def lru_cycling_sam():
+def lru_cycling_sam(memory_ops="auto"):
     """K = 1 over four 2-d slots, interface constant (zero weights): write a = [1, 1] with alpha = 1,
     gamma = 0 (all to the LRU slot), read with query [0, 1], strength 1 + softplus(0)."""
     model = build_model("sam", input_size=2, output_size=2, hidden_size=5, memory_slots=4, memory_width=2,
-                        sparse_reads=1).double()  # fmt: skip
+                        sparse_reads=1, memory_ops=memory_ops).double()  # fmt: skip
     with torch.no_grad():
         model.W_xi.linear.weight.zero_()
         model.W_xi.linear.bias.copy_(t64([0.0, 1.0, 0.0, 1.0, 1.0, BIG, -BIG]))  # [q (2); beta; a (2); alpha; gamma]
     return model
 
 
-def test_cell_writes_cycle_through_least_recently_used_slots():
-    model = lru_cycling_sam()
+@pytest.mark.parametrize("memory_ops", ["dense", "sparse"])
+def test_cell_writes_cycle_through_least_recently_used_slots(memory_ops):
+    model = lru_cycling_sam(memory_ops)
     state = model.initial_state(1)
     state["M"] = t64([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]]])
     x = torch.zeros(1, 2, dtype=torch.float64)
@@ -144,7 +159,7 @@ def test_inference_in_place_matches_training_and_spares_the_callers_memory():
     logits, final = model(x, state)
     model.eval()
     with torch.no_grad():
-        assert model.inference_path() == "eval:sparse-topk-inplace"
+        assert model.inference_path() == "eval:dense-exact-inplace"
         logits_eval, final_eval = model(x, state)
     assert torch.allclose(logits, logits_eval) and torch.allclose(final["M"], final_eval["M"])
     assert torch.equal(state["M"], M_before)
@@ -161,3 +176,239 @@ def test_table1_size():
 def test_impossible_configs_are_rejected(bad):
     with pytest.raises(ValueError):
         small_sam(**bad)
+
+
+# --- SAM with sparse cost (issue 9) -----------------------------------------------------------------
+def run_segment(model, M0, x, weights, state=None):
+    """Forward from memory M0 (a leaf, so its gradient is checked too), a fixed random loss, backward."""
+    state = state or model.initial_state(x.shape[1])
+    M = M0.clone().requires_grad_()
+    state["M"] = M  # the sparse model writes into M's storage (in place), the dense one copies
+    logits, final = model(x, state)
+    (logits * weights).sum().backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    final = {k: v.detach() for k, v in final.items()}  # carried on (the sparse model updates it in place)
+    snapshot = {k: v.clone() for k, v in final.items()}
+    return logits.detach(), final, snapshot, grads, M.grad.clone()
+
+
+@pytest.mark.parametrize("heads, index", [(1, "exact"), (2, "exact"), (2, "ann")])
+def test_sparse_equals_dense_outputs_and_gradients(heads, index):
+    """The in-place journaled memory, the ring and the index give the dense autograd version's outputs,
+    final memory, access times and gradients (parameters and M_0), float64, over two TBPTT segments."""
+    generator = torch.Generator().manual_seed(3)
+    B, N, W, T = 2, 12, 5, 9
+    x = torch.randn(2, T, B, 4, generator=generator, dtype=torch.float64)
+    weights = torch.randn(T, B, 3, generator=generator, dtype=torch.float64)
+    M0 = torch.randn(B, N, W, generator=generator, dtype=torch.float64)
+    results = {}
+    for ops in ("dense", "sparse"):
+        torch.manual_seed(0)
+        model = small_sam(read_heads=heads, memory_ops=ops, index=index if ops == "sparse" else "exact").double()
+        assert model.path_name().startswith(f"train:{ops}")
+        first = run_segment(model, M0, x[0], weights)
+        state = first[1]
+        second = run_segment(model, state["M"].clone(), x[1], weights, state)  # carried state, new memory leaf
+        results[ops] = (first[:1] + first[2:], second[:1] + second[2:])
+    for (d_logits, d_final, d_grads, d_M0), (s_logits, s_final, s_grads, s_M0) in zip(results["dense"], results["sparse"]):
+        assert torch.allclose(d_logits, s_logits, rtol=0, atol=1e-10)
+        assert torch.allclose(d_final["M"], s_final["M"], rtol=0, atol=1e-10)
+        assert torch.equal(d_final["access_time"], s_final["access_time"])
+        assert torch.equal(d_final["read_index"], s_final["read_index"])
+        assert torch.allclose(d_M0, s_M0, rtol=0, atol=1e-10)
+        for name in d_grads:
+            assert torch.allclose(d_grads[name], s_grads[name], rtol=0, atol=1e-10), name
+
+
+def test_journal_restores_each_step_in_backward_and_the_final_memory_after():
+    """Backward through T in-place writes walks the memory back: right after step t's backward the memory
+    is exactly M_{t-1} (checked by a hook on the token step t consumed); after the pass it is M_T again."""
+    generator = torch.Generator().manual_seed(0)
+    B, N, W, C, T = 2, 10, 3, 3, 6
+    M = torch.randn(B, N, W, generator=generator, dtype=torch.float64)
+    tape = MemoryTape(M, torch.zeros_like(M))
+    token = tape_start(tape, M)
+    snapshots, checked, loss = [M.clone()], [], 0.0
+    for t in range(1, T + 1):
+        slots = torch.randint(N, (B, C), generator=generator)  # repeats allowed
+        delta = torch.randn(B, C, W, generator=generator, dtype=torch.float64, requires_grad=True)
+        erase = slots[:, -1]
+
+        def check(grad, t=t):
+            checked.append(t)
+            assert torch.equal(tape.M, snapshots[t - 1]), t  # M_t -> M_{t-1}, bit for bit
+            return grad
+
+        token.register_hook(check)
+        token = tape_write(tape, token, slots, delta, erase)
+        snapshots.append(M.clone())
+        rows, token = tape_gather(tape, token, torch.randint(N, (B, 2), generator=generator))
+        loss = loss + (rows * rows).sum()
+    assert not torch.equal(snapshots[-1], snapshots[0])
+    loss.backward()
+    assert sorted(checked) == list(range(1, T + 1))
+    assert torch.equal(M, snapshots[-1])  # the journal re-applied: the forward pass's final memory
+    assert torch.count_nonzero(tape.grad) == 0  # the gradient rows touched are cleared for the next pass
+
+
+def test_sparse_training_memory_does_not_grow_with_n():
+    """Bytes autograd saves for a segment: the same at N = 64 and 4,096 for the sparse version, growing
+    with N for the dense one (which keeps a copy of M per step)."""
+    from bench.profiler import saved_bytes
+
+    def saved(ops, N):
+        torch.manual_seed(0)
+        model = build_model("sam", input_size=3, output_size=3, hidden_size=8, memory_slots=N, memory_width=4,
+                            memory_ops=ops, index="exact")  # fmt: skip
+        x = torch.randn(6, 1, 3)
+        return saved_bytes(lambda: model(x)[0].sum())
+
+    assert saved("sparse", 64) == saved("sparse", 4096)
+    assert saved("dense", 4096) > 10 * saved("dense", 64)
+
+
+def test_ann_index_recall_on_random_memories():
+    """Recall@4 of the hnswlib index against the exact top 4 on random memories, with and without
+    unwritten (zero) rows, and after rows are rewritten in place."""
+    generator = torch.Generator().manual_seed(0)
+    B, N, W, K, Q = 2, 3000, 16, 4, 50
+    M = torch.randn(B, N, W, generator=generator)
+    M[1, N // 2 :] = 0.0  # half of the second memory never written
+    index = MemoryIndex.build(M)
+    q = torch.randn(B, Q, W, generator=generator)
+    assert recall_at_k(index.search(q, K), nearest_slots(M, q, K)) >= 0.9
+    # rewrite 100 rows of each memory with the negated queries' neighbours' opposites: an update, not a rebuild
+    slots = torch.stack([torch.randperm(N, generator=generator)[:100] for _ in range(B)])
+    rows = torch.randn(B, 100, W, generator=generator)
+    M[torch.arange(B).unsqueeze(1), slots] = rows
+    index.update(slots, rows)
+    assert recall_at_k(index.search(q, K), nearest_slots(M, q, K)) >= 0.9
+    # a query equal to a rewritten row finds that row first
+    assert torch.equal(index.search(rows[:, :1], 1).view(B), slots[:, 0])
+
+
+def test_ann_index_fills_with_unwritten_rows_where_they_are_nearer():
+    """Cosine: an unwritten (zero) row has similarity 0, nearer than rows pointing away from the query."""
+    M = t64([[[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])
+    index = MemoryIndex.build(M)
+    found = index.search(t64([[[1.0, 0.0]]]), 3)
+    assert found.tolist() == [[[0, 2, 3]]]  # slot 0 (cos 1), then the zero rows 2, 3 (cos 0); not slot 1 (cos -1)
+    assert recall_at_k(found, nearest_slots(M, t64([[[1.0, 0.0]]]), 3)) == 1.0
+
+
+def test_least_accessed_ring_chooses_the_argmin_slot():
+    """The ring's head equals argmin_i T(i) (ties to the lowest slot) after every step of random accesses."""
+    rng = np.random.default_rng(0)
+    N = 40
+    times = rng.integers(0, 5, N)  # ties on purpose
+    ring = LeastRecentRing(times)
+    for t in range(6, 200):
+        assert ring.head() == int(np.argmin(times)), t
+        accessed = np.unique(rng.integers(0, N, rng.integers(1, 6)))
+        times[accessed] = t
+        ring.touch(accessed)
+
+
+def test_index_recall_of_a_trained_memory():
+    model = small_sam(memory_slots=200, memory_width=8, index="ann", memory_ops="sparse")
+    _, state = model(torch.randn(30, 2, 4))
+    assert model.index_recall(state) >= 0.9
+    assert small_sam(index="exact", memory_ops="sparse").index_recall(state) is None
+
+
+def test_auto_picks_dense_at_table1_size_and_sparse_ann_at_scale():
+    assert not SAMConfig(memory_slots=128).sparse_ops and not SAMConfig(memory_slots=128).ann
+    assert SAMConfig(memory_slots=2**20).sparse_ops and SAMConfig(memory_slots=2**20).ann
+
+
+# --- the authors' code options (issue 10; sam.py docstring cites the lines) --------------------------
+def test_code_similarity_is_cosine_over_width_without_strength():
+    rows = t64([[[[3.0, 4.0, 0.0], [0.0, 0.0, 2.0]]]])  # (B, H, C, W), W = 3
+    q = t64([[[1.0, 0.0, 0.0]]])
+    cos = t64([[[0.6, 0.0]]])
+    assert torch.allclose(similarity(rows, q), cos)
+    assert torch.allclose(similarity(rows, q, over_width=True), cos / 3)
+    _, w = sparse_read(rows, q, None, over_width=True)  # no strength: softmax(cos / W)
+    expected = math.exp(0.2) / (math.exp(0.2) + 1.0)
+    assert torch.allclose(w, t64([[[expected, 1 - expected]]]))
+
+
+def test_code_euclidean_search():
+    M = t64([[[10.0, 0.0], [0.9, 0.3], [0.0, 0.5]]])
+    q = t64([[[1.0, 0.0]]])
+    assert nearest_slots(M, q, 2)[0, 0].tolist() == [0, 1]  # cosine 1, 0.95 (slot 2: 0)
+    assert nearest_slots(M, q, 2, "euclidean")[0, 0].tolist() == [1, 2]  # distances 0.32, 1.12 (slot 0: 9)
+    index = MemoryIndex.build(M, "euclidean")
+    assert index.search(q, 2)[0, 0].tolist() == [1, 2]
+
+
+def test_code_per_slot_interpolation_gates():
+    w_r = t64([[[0.7, 0.3]]])  # R = 1, K = 2
+    gamma = t64([[0.5, 1.0, 0.25]])  # one gate per written slot, the LRU slot last
+    w_w = write_weights(w_r, alpha=t64([[0.8]]), gamma=gamma)
+    # alpha (gamma_i w_r(i) + (1 - gamma_i) I(i)): 0.8 * 0.35, 0.8 * 0.3, 0.8 * 0.75 on the LRU slot
+    assert torch.allclose(w_w, t64([[0.28, 0.24, 0.6]]))
+
+
+def test_code_usage_rule():
+    U = torch.tensor([[3, 1, 2, 5]])
+    U_new = code_usage(U, torch.tensor(6), torch.tensor([[0, 3, 3]]), t64([[0.01, 0.003, 0.003]]))
+    assert U_new.tolist() == [[3, 1, 2, 1]]  # slot 0: 6 - 3, slot 3: 6 - 5 (0.006 > delta), others kept
+
+
+def test_sam_code_preset_trains_and_reports_its_variant():
+    from bench.config import load_config
+
+    options = dict(load_config()["models"]["sam-code"])
+    options.pop("class")
+    model = build_model("sam", input_size=10, output_size=8, **options)
+    assert model.variant().startswith("code:") and "similarity=cosine_over_width" in model.variant()
+    assert "usage_rule=code" in model.variant() and "interpolation_gates=per_slot" in model.variant()
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    for _ in range(20):
+        logits, _ = model(torch.rand(12, 1, 10).round())
+        loss = logits.pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        assert torch.isfinite(loss)
+
+
+def test_ann_index_rebuilds_once_tombstones_outnumber_rows():
+    """Rewriting rows leaves tombstones; once they outnumber the live rows the graph is rebuilt from the
+    live rows: it stays within a few times the memory, and search still matches the exact top K."""
+    generator = torch.Generator().manual_seed(1)
+    N, W = 300, 8
+    M = torch.randn(1, N, W, generator=generator)
+    index = MemoryIndex.build(M)
+    for _ in range(100):  # 1,700 rewrites of 300 rows
+        slots = torch.randint(N, (1, 17), generator=generator)
+        rows = torch.randn(1, 17, W, generator=generator)
+        M[0, slots[0]] = rows[0, torch.arange(17)]  # a slot listed twice keeps its last row, as the index
+        last = {s: i for i, s in enumerate(slots[0].tolist())}
+        M[0, list(last)] = rows[0, list(last.values())]
+        index.update(slots, rows)
+    graph = index.indexes[0].graph
+    assert graph.get_current_count() < 4 * N and index.indexes[0].count == N
+    q = torch.randn(1, 40, W, generator=generator)
+    assert recall_at_k(index.search(q, 4), nearest_slots(M, q, 4)) >= 0.95
+
+
+def test_ann_index_scan_fallback_matches_the_graph():
+    """Where hnswlib cannot return k live rows (small graphs with tombstones), the index scans its live
+    rows: same slots as the graph search where both work, cosine and Euclidean."""
+    generator = torch.Generator().manual_seed(2)
+    for metric in ("cosine", "euclidean"):
+        M = torch.randn(1, 50, 6, generator=generator)
+        slot_index = MemoryIndex.build(M, metric).indexes[0]
+        q = torch.randn(5, 6, generator=generator).numpy()
+        labels, _ = slot_index.graph.knn_query(q, k=3)
+        scanned, _ = slot_index._scan(q, 3)
+        assert (scanned == labels.astype(np.int64)).all(), metric
+
+
+def test_search_ef_doubles_per_four_times_the_rows_over_64k():
+    from models.ann_index import EF_SEARCH, search_ef
+
+    assert [search_ef(n) for n in (10, 65536, 262144, 2**20)] == [EF_SEARCH, EF_SEARCH, 2 * EF_SEARCH, 4 * EF_SEARCH]

@@ -34,13 +34,20 @@ MIN_VOCAB = 2  # a next-character task needs two characters at least
 MAX_STEPS = MAX_BATCH = 65_536  # one segment's time steps, sequences (their product is bounded by memory)
 MAX_REPEATS = 10_000
 MAX_THREADS = 1024
-FLAGS = ("models", "hidden", "tbptt", "batch_size", "vocab", "modes", "repeats", "warmup")
+FLAGS = ("models", "hidden", "slots", "tbptt", "batch_size", "vocab", "modes", "repeats", "warmup", "max_step_time_s",
+         "max_memory_gib")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", "-p", help="named profile in benchmarks.yaml (default figure3: T=150, batch 128)")
     parser.add_argument("--models", "-m", help="comma-separated model presets, e.g. lstm,armin")
     parser.add_argument("--hidden", help="comma-separated hidden sizes d_h, e.g. 100,200,400,800")
+    parser.add_argument("--slots", help="comma-separated memory sizes N, e.g. 1024,16384: a scaling grid (default "
+                        "profile then: scaling, the SAM paper's Figure 1 setup)")
+    parser.add_argument("--max-step-time", dest="max_step_time_s", type=float, metavar="SECONDS",
+                        help="skip a model at a size N where its step, extrapolated from smaller N, would take longer")
+    parser.add_argument("--max-memory", dest="max_memory_gib", type=float, metavar="GIB",
+                        help="skip a model at a size N where its memory, extrapolated from smaller N, would exceed this")
     parser.add_argument("--mode", dest="modes", help="train, infer or train,infer")
     parser.add_argument("--tbptt", type=integer(0, MAX_STEPS), help="time steps per segment (truncated BPTT length)")
     parser.add_argument("--batch-size", type=integer(0, MAX_BATCH), help="sequences per segment")
@@ -65,6 +72,9 @@ def summary_table(rows: list[dict]) -> Table:
     for header in ("setup", "model", "mode", "path", "chars/s", "x lstm", "peak MB", "exact bytes"):
         table.add_column(header, justify="left" if header in ("setup", "model", "mode", "path") else "right")
     for r in df.itertuples():
+        if isinstance(getattr(r, "skipped", None), str):
+            table.add_row(r.setup, r.model, r.mode, "skipped", "-", "-", "-", r.skipped)
+            continue
         ratio = "-" if pd.isna(r.speed_ratio) else f"{r.speed_ratio:.3f}"
         table.add_row(r.setup, r.model, r.mode, r.path, f"{r.chars_per_s:,.0f}", ratio,
                       f"{r.peak_memory_bytes / MB:,.1f}", f"{r.exact_memory_bytes:,}")
@@ -74,7 +84,7 @@ def summary_table(rows: list[dict]) -> Table:
 def main(args: argparse.Namespace, console: Console) -> int:
     import torch
 
-    from bench.profiling import DEFAULT_PROFILE, ProfileStore, build_request, run_profile
+    from bench.profiling import DEFAULT_PROFILE, SCALING_PROFILE, ProfileStore, build_request, run_profile
 
     config = load_config(args.config)
     overrides = parse_overrides(args.options)
@@ -83,7 +93,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
             overrides["train"][name] = getattr(args, name)
     if overrides["task"]:
         raise ConfigError("bench profile takes model.* and train.* options (the workload is the synthetic char stream)")
-    request = build_request(config, args.profile or DEFAULT_PROFILE, {f: getattr(args, f) for f in FLAGS}, overrides)
+    profile = args.profile or (SCALING_PROFILE if args.slots else DEFAULT_PROFILE)  # --slots: Figure 1's setup
+    request = build_request(config, profile, {f: getattr(args, f) for f in FLAGS}, overrides)
     device = torch.device(request.train.device)
     if request.train.threads:
         torch.set_num_threads(request.train.threads)

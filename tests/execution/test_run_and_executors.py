@@ -15,12 +15,12 @@ from bench.execution.run import execute, make_job
 import bench.execution.run as run_module
 from bench.store import read_rows, run_lock
 
-TINY = ["-s", "model.hidden_size=8", "-s", "train.val_batches=1", "-s", "train.val_batch_size=2",
-        "-s", "train.inference_batches=1"]
+TINY = ["-s", "model.hidden_size=8", "-s", "train.val_batch_size=2", "-s", "train.inference_batches=1"]
+EPISODIC = ["-s", "train.val_batches=1"]  # an option of the episodic loop only: the epoch run is refused it
 
 
-def specs(out, *argv):
-    args = build_parser()[0].parse_args(["run", *argv, *TINY, "--out", str(out)])
+def specs(out, *argv, tiny=(*TINY, *EPISODIC)):
+    args = build_parser()[0].parse_args(["run", *argv, *tiny, "--out", str(out)])
     return specs_from_args(args, load_config())
 
 
@@ -30,7 +30,7 @@ def text_spec(tmp_path):
     text = tmp_path / "words.txt"
     text.write_text(" ".join(np.random.RandomState(0).choice(["the", "memory", "reads", "a", "slot"], 300)))
     spec, = specs(tmp_path / "out", "-m", "lstm", "-t", "text-smoke", "-s", f"task.text_file={text}",
-                  "-s", "task.tbptt_length=10", "-s", "train.epochs=1", "-s", "train.batch_size=4")
+                  "-s", "task.tbptt_length=10", "-s", "train.epochs=1", "-s", "train.batch_size=4", tiny=TINY)
     return spec
 
 

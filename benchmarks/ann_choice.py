@@ -1,0 +1,149 @@
+"""Which approximate nearest-neighbour library for SAM's content read (models/ann_index.py)?
+
+SAM (Rae et al. 2016, section 3.5) needs an index that is updated in place for the K+1 rows written
+at each step and queried for the K nearest rows of a few queries, at batch 1, one CPU thread. This
+script measures, on random memories of N rows x W = 32 (cosine similarity), for hnswlib (HNSW, in-place
+update by label) and faiss-cpu (IndexHNSWFlat: no removal or update of a vector, so an update is an
+insertion under a new id plus a tombstone; IndexIVFFlat with a hash-table direct map: `update_vectors`,
+but a quantiser to train on data that SAM's memory does not have at the start):
+time to insert N rows, per-step time to update 17 rows (R K + 1 with R = K = 4), per-step time to query
+4 heads for K = 4, and recall@4 against the exact top-4. "hnswlib" updates an element in place (ef
+construction 64, ef 32); "hnswlib-chosen" is models/ann_index.py's setting (ef construction 32, ef
+128, a rewrite deletes the element and inserts the row under a new label).
+
+  python benchmarks/ann_choice.py --slots 1024,16384,65536
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+W, K, HEADS, UPDATED = 32, 4, 4, 17
+QUERIES = 200  # recall sample
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def exact_topk(data: np.ndarray, q: np.ndarray) -> np.ndarray:
+    return np.argsort(-(q @ data.T), axis=1)[:, :K]
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth)]))
+
+
+def per_call(fn, calls: int = 50) -> float:
+    start = time.perf_counter()
+    for i in range(calls):
+        fn(i)
+    return (time.perf_counter() - start) / calls
+
+
+def bench_hnswlib(data, queries, truth, rng):
+    import hnswlib
+
+    n = len(data)
+    index = hnswlib.Index(space="cosine", dim=W)
+    index.init_index(max_elements=n, ef_construction=64, M=16)
+    index.set_num_threads(1)
+    start = time.perf_counter()
+    index.add_items(data, np.arange(n))
+    build = time.perf_counter() - start
+    index.set_ef(32)
+    found = index.knn_query(queries, k=K)[0]
+    update = per_call(lambda i: index.add_items(unit(rng.standard_normal((UPDATED, W))), rng.integers(0, n, UPDATED)))
+    query = per_call(lambda i: index.knn_query(queries[i % len(queries)][None].repeat(HEADS, 0), k=K))
+    return build, update, query, recall(found, truth)
+
+
+def bench_hnswlib_chosen(data, queries, truth, rng):
+    """As models/ann_index.py: ef_construction 32, ef 128, a rewrite = tombstone + insert (new label)."""
+    import hnswlib
+
+    n = len(data)
+    index = hnswlib.Index(space="cosine", dim=W)
+    index.init_index(max_elements=2 * n, ef_construction=32, M=16)
+    index.set_num_threads(1)
+    start = time.perf_counter()
+    index.add_items(data, np.arange(n))
+    build = time.perf_counter() - start
+    index.set_ef(128)
+    found = index.knn_query(queries, k=K)[0]
+    label = {i: i for i in range(n)}
+    fresh = iter(range(n, 2 * n))
+
+    def rewrite(i):
+        slots = np.unique(rng.integers(0, n, UPDATED))
+        for s in slots:
+            index.mark_deleted(label[s])
+            label[s] = next(fresh)
+        index.add_items(unit(rng.standard_normal((len(slots), W))), np.array([label[s] for s in slots]))
+
+    update = per_call(rewrite)
+    query = per_call(lambda i: index.knn_query(queries[i % len(queries)][None].repeat(HEADS, 0), k=K))
+    return build, update, query, recall(found, truth)
+
+
+def bench_faiss_hnsw(data, queries, truth, rng):
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    n = len(data)
+    index = faiss.IndexHNSWFlat(W, 16, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 64
+    start = time.perf_counter()
+    index.add(data)
+    build = time.perf_counter() - start
+    index.hnsw.efSearch = 32
+    found = index.search(queries, K)[1]
+    update = per_call(lambda i: index.add(unit(rng.standard_normal((UPDATED, W)))))  # no in-place update: grows
+    query = per_call(lambda i: index.search(queries[i % len(queries)][None].repeat(HEADS, 0), K))
+    return build, update, query, recall(found, truth)
+
+
+def bench_faiss_ivf(data, queries, truth, rng):
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    n = len(data)
+    lists = max(1, int(np.sqrt(n)))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(W), W, lists, faiss.METRIC_INNER_PRODUCT)
+    start = time.perf_counter()
+    index.train(data)
+    index.make_direct_map(True)  # array direct map: update_vectors
+    index.add(data)
+    build = time.perf_counter() - start
+    index.nprobe = 8
+    found = index.search(queries, K)[1]
+    update = per_call(lambda i: index.update_vectors(rng.integers(0, n, UPDATED).astype(np.int64),
+                                                     unit(rng.standard_normal((UPDATED, W)))))
+    query = per_call(lambda i: index.search(queries[i % len(queries)][None].repeat(HEADS, 0), K))
+    return build, update, query, recall(found, truth)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slots", default="1024,16384,65536")
+    args = parser.parse_args()
+    print(f"{'library':<14} {'N':>8} {'build s':>9} {'update ms':>10} {'query ms':>9} {'recall@4':>9}")
+    for n in map(int, args.slots.split(",")):
+        rng = np.random.default_rng(0)
+        data = unit(rng.standard_normal((n, W)))
+        queries = unit(rng.standard_normal((QUERIES, W)))
+        truth = exact_topk(data, queries)
+        for name, fn in [("hnswlib", bench_hnswlib), ("hnswlib-chosen", bench_hnswlib_chosen),
+                         ("faiss-hnsw", bench_faiss_hnsw), ("faiss-ivf", bench_faiss_ivf)]:
+            try:
+                build, update, query, rec = fn(data, queries, truth, rng)
+                print(f"{name:<14} {n:>8} {build:>9.2f} {update * 1e3:>10.3f} {query * 1e3:>9.3f} {rec:>9.3f}")
+            except Exception as err:  # a library without the operation: say so, go on
+                print(f"{name:<14} {n:>8} failed: {err}")
+
+
+if __name__ == "__main__":
+    main()
