@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 
 from models.base import State, register_model
-from models.dnc import DNCConfig, MemoryController
+from models.dnc import ControllerConfig, MemoryController
 from models.memory import (
     add_rows,
     add_rows_,
@@ -54,7 +54,7 @@ ACCESS_THRESHOLD = 0.005  # delta: an access counts when w^W_t(i) + w^R_t(i) exc
 
 
 @dataclass
-class SAMConfig(DNCConfig):
+class SAMConfig(ControllerConfig):
     # d_h, N x W and R as the DNC's (Table 1: 120, 128 x 20, 1 read head)
     sparse_reads: int = 4  # K: slots each head reads (pytorch-dnc's default 4)
 
