@@ -196,6 +196,14 @@ def directional_weights(L: torch.Tensor, w_r_prev: torch.Tensor) -> tuple[torch.
     return f, b
 
 
+def content_weighting(M: torch.Tensor, k: torch.Tensor, beta: torch.Tensor, over_width: bool = False) -> torch.Tensor:
+    """C(M, k, beta)[i] = softmax_i(beta D(k, M[i])), D the cosine similarity ('Content-based addressing'):
+    M (B, N, W), keys k (B, H, W), beta (B, H, 1) -> (B, H, N). ``over_width``: D = cos / W, the authors'
+    code, whose norms are expanded to (B, N, W) before a bmm (dnc/util.py:64-68)."""
+    scale = 1.0 / M.shape[2] if over_width else 1.0
+    return content_weights_heads(M, k, scale * beta)
+
+
 def read_mode_weights(logits: torch.Tensor, over: str = "modes") -> torch.Tensor:
     """pi^i_t from its logits (B, R, 3): a softmax over the 3 modes (the paper), or over the R heads
     (``over="heads"``, the authors' code, dnc/memory.py:246), which with one head is exactly 1 for
@@ -227,30 +235,36 @@ class DNC(MemoryController):
             "L": torch.zeros(B, N, N, **like),  # temporal link matrix
         }
 
-    def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        B, R, W = x_t.shape[0], self.R, self.W
-        h, c, xi = self.control(x_t, state)
+    def interface(self, xi: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """The interface blocks, squashed as in the Methods ('Interface parameters'): oneplus
+        strengths, sigmoid erase vector and gates, softmax read modes; keys and write vector as they
+        are. ``interface_activations="code"``: tanh keys and write vector, softplus strengths
+        (authors' code, dnc/memory.py:228-238); ``read_modes_over="heads"``: see ``read_mode_weights``."""
+        cfg, R, W = self.config, self.R, self.W
         k_r, beta_r, k_w, beta_w, e, v, f, g_a, g_w, pi = xi
-        cfg = self.config
-        # interface parameters, squashed as in the Methods: oneplus strengths, sigmoid gates, softmax modes
+        B = k_r.shape[0]
         strength = oneplus
-        if cfg.interface_activations == "code":  # authors' code: tanh keys and write vector, softplus strengths
+        if cfg.interface_activations == "code":
             k_r, k_w, v, strength = torch.tanh(k_r), torch.tanh(k_w), torch.tanh(v), F.softplus
-        # authors' code: C = softmax(beta cos / W), i.e. the strengths divided by W
-        scale = 1.0 / W if cfg.cosine_over_width else 1.0
-        k_r = k_r.view(B, R, W)  # read keys
-        beta_r = scale * strength(beta_r).unsqueeze(2)  # (B, R, 1)
-        k_w, beta_w = k_w.unsqueeze(1), scale * strength(beta_w).unsqueeze(2)  # (B, 1, W), (B, 1, 1)
+        k_r, beta_r = k_r.view(B, R, W), strength(beta_r).unsqueeze(2)  # read keys (B, R, W), strengths (B, R, 1)
+        k_w, beta_w = k_w.unsqueeze(1), strength(beta_w).unsqueeze(2)  # (B, 1, W), (B, 1, 1)
         e, v = torch.sigmoid(e).unsqueeze(1), v.unsqueeze(1)  # erase and write vectors (B, 1, W)
         f, g_a, g_w = torch.sigmoid(f), torch.sigmoid(g_a), torch.sigmoid(g_w)  # (B, R), (B, 1), (B, 1)
         pi = read_mode_weights(pi.view(B, R, READ_MODES), cfg.read_modes_over)  # (B, R, 3)
+        return k_r, beta_r, k_w, beta_w, e, v, f, g_a, g_w, pi
+
+    def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        B, R, W = x_t.shape[0], self.R, self.W
+        over_width = self.config.cosine_over_width
+        h, c, xi = self.control(x_t, state)
+        k_r, beta_r, k_w, beta_w, e, v, f, g_a, g_w, pi = self.interface(xi)
         M, w_r_prev = state["M"], state["w_r"]
 
         # dynamic memory allocation
         u = usage(state["u"], state["w_w"], retention(f, w_r_prev))  # (B, N)
         a = allocation(u)  # (B, N)
         # write weighting, then erase and write
-        c_w = content_weights_heads(M, k_w, beta_w).squeeze(1)  # (B, N)
+        c_w = content_weighting(M, k_w, beta_w, over_width).squeeze(1)  # (B, N)
         w_w = g_w * (g_a * a + (1.0 - g_a) * c_w)  # (B, N)
         M = erase_add_write(M, w_w.unsqueeze(1), e, v)  # (B, N, W)
         # temporal memory linkage
@@ -258,7 +272,7 @@ class DNC(MemoryController):
         p = precedence(state["p"], w_w)  # (B, N)
         # read weightings: a mix of backward, content and forward
         fwd, bwd = directional_weights(L, w_r_prev)  # (B, R, N)
-        c_r = content_weights_heads(M, k_r, beta_r)  # (B, R, N)
+        c_r = content_weighting(M, k_r, beta_r, over_width)  # (B, R, N)
         w_r = pi[..., 0:1] * bwd + pi[..., 1:2] * c_r + pi[..., 2:3] * fwd  # (B, R, N)
         r = read_weighted_heads(M, w_r).reshape(B, R * W)  # (B, R W)
 
