@@ -268,3 +268,13 @@ def test_code_preset_trains_20_copy_iterations_and_reports_its_variant(name):
     assert all(torch.isfinite(p).all() for p in model.parameters())
     variant = model.variant()
     assert variant.startswith("code:") and "not-code" not in variant
+
+
+def test_table1_code_suite_runs_every_code_preset_beside_table1():
+    config = yaml.safe_load(Path(DEFAULT_CONFIG_PATH).read_text())
+    suite, paper = config["suites"]["table1-code"], config["suites"]["table1"]
+    assert set(suite["models"]) <= set(PRESETS)
+    assert {m for m in suite["models"] if m != "lstm"} == {n for n in CODE_PRESETS if "pmnist" not in n}
+    assert len(suite["tasks"]) == len(paper["tasks"]) and "priority_sort-code" in suite["tasks"]
+    smoke = config["suites"]["table1-code-smoke"]
+    assert (smoke["models"], smoke["tasks"]) == (suite["models"], suite["tasks"])
