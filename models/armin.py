@@ -17,10 +17,29 @@ Each time step reads, runs the cell, then writes (Figure 1):
 Inference mode (``model.eval()``, section 5): argmax addressing instead of sampling, the read is an
 index into the memory and the write replaces that row in place: no product over the memory.
 
-Where the authors' code (github.com/zoharli/armin) differs from the paper, an option selects the
-code's behaviour; the defaults follow the paper. The ``armin-code`` preset in benchmarks.yaml turns
-on the algorithmic-task code's choices (soft read, extra tanh, write from [x_t, h_t], forget bias 1,
-learned initial state).
+Where the authors' code (github.com/zoharli/armin, read at commit 9bf8e45; paths below are in that
+repository) differs from the paper, an option selects the code's behaviour; the defaults follow the
+paper. In algorithimic_tasks/marnn.py, class ARMIN (lines 82-194), the code's recurrent state is (h, c)
+with c the cell; its h is only the output o^h * c, so this file's h_t is the code's c_t:
+  read="soft"                 the read is softmax(W_s [x_t, c_{t-1}]), no gumbel noise and no tau (176-180;
+                              the logits 125-127); in pmnist_task/marnn.py:172-179 the read is the hard
+                              straight-through gumbel-softmax, as the paper says
+  cell_tanh=True              h_t = tanh(f h_{t-1} + i g) (141-142); then o_t = [o^h h_t, o^r r_t] (143-144)
+  soft_write=True             once the memory is full the write goes where the read went, with the read's
+                              weights detached: M <- (1 - s_t) M + s_t v^T (150, 172-174); with the soft
+                              read that spreads every write over all slots (with a hard read it is the
+                              paper's overwrite of the slot read)
+  write_input="xh"            the written value is a linear map of [x_t, h_t] (103, 151); the pMNIST code
+                              maps h_t alone (pmnist_task/marnn.py:94, 141), the default here
+  forget_bias=1               sigmoid(f + 1) (84, 141)
+  learned_initial_state=True  h_0 = tanh(learned vector) (108, 159), M_0 = a learned matrix, zeros at init
+                              (109, 164); the code draws that vector from U(0, 1) (pMNIST: N(0, 1),
+                              pmnist_task/marnn.py:83), here U(-0.1, 0.1)
+Every gumbel-softmax of that code is softmax((logits + g) tau), tau the annealed inverse temperature
+(184; pmnist_task/marnn.py:183): the default of models/memory.py. ``temperature_on_logits``
+(softmax(logits tau + g)) is neither the paper's nor the code's form: a harness option, recorded as
+"not-code" in the variant. The presets ``armin-code`` (algorithmic tasks) and ``armin-pmnist-code``
+(pMNIST) in benchmarks.yaml turn on the code's choices.
 """
 
 from __future__ import annotations
@@ -32,19 +51,21 @@ from torch import nn
 
 from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
 from models.layers import GateProjection, init_recurrent_weights_, zoneout
-from models.memory import read_one_hot, read_weighted, write_discrete
+from models.memory import read_one_hot, read_weighted, write_discrete, write_interpolated
 
 READ_MODES = ("gumbel", "soft")
 WRITE_INPUTS = ("h", "xh")
 # options where the authors' code departs from the paper (see the module docstring)
 CODE_VARIANT_OPTIONS = (
     "read",
-    "temperature_on_logits",
     "cell_tanh",
+    "soft_write",
     "write_input",
     "forget_bias",
     "learned_initial_state",
 )
+# options that are neither the paper's nor the authors' code (recorded as "not-code" in the variant)
+NOT_CODE_OPTIONS = ("temperature_on_logits",)
 INIT_UNIFORM_BOUND = 0.1  # range of the learned initial hidden vector (learned_initial_state)
 
 
@@ -55,8 +76,9 @@ class ARMINConfig(ModelConfig):
     memory_width: int = 0  # d_r; 0 means d_r = d_h (the paper's usual choice)
     read: str = "gumbel"  # "gumbel": hard straight-through gumbel-softmax (eq. 9); "soft": softmax (authors' algorithmic code)
     addressing_noise: bool = True  # gumbel noise while training; False gives the deterministic hard read
-    temperature_on_logits: bool = False  # code: 1/tau multiplies the logits only, not logits + noise
+    temperature_on_logits: bool = False  # NOT the authors' code: softmax(logits / tau + g), noise unscaled
     cell_tanh: bool = False  # code: h_t = tanh(f*h_{t-1} + i*g), and eq. 8 then applies no further tanh
+    soft_write: bool = False  # code: once full, M <- (1 - s_t) M + s_t v (s_t the detached read weights)
     write_input: str = "h"  # "h": write h_t (paper 3.3); "xh": linear map of [x_t, h_t] (code)
     forget_bias: float = 0.0  # added to f's pre-activation; the code uses 1.0
     learned_initial_state: bool = False  # code: learned h_0 (tanh of a vector) and M_0 (zeros at init)
@@ -120,13 +142,13 @@ class ARMIN(RecurrentModel):
         """Addressing logits W_s [x_t, h_{t-1}] + b_s  (eq. 9, before the gumbel-softmax): (B, N)."""
         return self.W_s(torch.cat([x_t, h_prev], dim=-1))
 
-    def read(self, logits: torch.Tensor, M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eq. 9-10: returns r_t (B, d_r) and the index of the slot read (B,). Inference mode
-        (section 5): the argmax row, read by index."""
+    def read(self, logits: torch.Tensor, M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Eq. 9-10: returns r_t (B, d_r), the index of the slot read (B,) and the read weights s_t
+        (B, N). Inference mode (section 5): the argmax row, read by index."""
         cfg = self.config
-        if cfg.read == "soft":
+        if cfg.read == "soft":  # authors' algorithmic code (marnn.py:176-180); the write goes to the argmax
             s_t = torch.softmax(logits, dim=-1)
-            return read_weighted(M, s_t), s_t.argmax(dim=-1)
+            return read_weighted(M, s_t), s_t.argmax(dim=-1), s_t
         return read_one_hot(
             M,
             logits,
@@ -137,13 +159,14 @@ class ARMIN(RecurrentModel):
         )
 
     def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        r_t, read_index = self.read(self.address(x_t, state["h"]), state["M"])  # (B, d_r), (B,)
-        return self.update(x_t, state, r_t, read_index)
+        r_t, read_index, s_t = self.read(self.address(x_t, state["h"]), state["M"])  # (B, d_r), (B,), (B, N)
+        return self.update(x_t, state, r_t, read_index, s_t)
 
     def update(
-        self, x_t: torch.Tensor, state: State, r_t: torch.Tensor, read_index: torch.Tensor
+        self, x_t: torch.Tensor, state: State, r_t: torch.Tensor, read_index: torch.Tensor, s_t: torch.Tensor
     ) -> tuple[torch.Tensor, State]:
-        """The cell (eq. 3-8) and the write (section 3.3), given the read r_t of slot read_index."""
+        """The cell (eq. 3-8) and the write (section 3.3), given the read r_t of slot read_index with
+        the read weights s_t (B, N)."""
         cfg = self.config
         h_prev, M, filled = state["h"], state["M"], state["filled"]  # (B, d_h), (B, N, d_r), ()
 
@@ -165,12 +188,15 @@ class ARMIN(RecurrentModel):
         value = h_t if cfg.write_input == "h" else torch.cat([x_t, h_t], dim=-1)
         if self.W_w is not None:
             value = self.W_w(value)  # (B, d_r)
-        M = write_discrete(M, filled, read_index, value, in_place=self.writes_in_place())
+        if cfg.soft_write and int(filled) >= self.n_mem:  # authors' code: write with the read's weights
+            M = write_interpolated(M, s_t.detach(), value)
+        else:
+            M = write_discrete(M, filled, read_index, value, in_place=self.writes_in_place())
         return o_t, {"h": h_t, "M": M, "filled": filled + 1}
 
     def variant(self) -> str:
         """"paper", or "code:" and the authors'-code options in effect."""
-        return config_variant(self.config, CODE_VARIANT_OPTIONS)
+        return config_variant(self.config, CODE_VARIANT_OPTIONS, NOT_CODE_OPTIONS)
 
     def path_name(self) -> str:
         if self.config.read == "soft":

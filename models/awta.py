@@ -12,7 +12,15 @@ Built by composition, nothing copied: the cell, the read (eq. 10) and the write 
          s_t = gumbel-softmax(pi_t),  r_t = sum_i s_t(i) M_t(i, :)              (ARMIN eq. 9-10)
   cell   ARMIN eq. 3-8;  write  ARMIN section 3.3
   usage  U_{t+1} = U_t + s_t,  u_t = U_t / |U_t|                                (TARDIS)
-The state is ARMIN's plus the usage U_t and the cell read last.
+The state is ARMIN's plus the usage U_t and the one-hot of the cell read last.
+
+The ARMIN authors' AwTA (github.com/zoharli/armin at commit 9bf8e45, algorithimic_tasks/marnn.py, class
+ARMIN_with_TARDIS_addr, lines 330-457) is that addressing with the code's options (381-392: features
+[x_t, c_{t-1}, a_i, M_t(i), u_t], pi - 100 on the cell read last, L2-normalised logits, usage and
+last-read mask from the straight-through weights) and the ARMIN cell as coded (393-416: tanh on the
+cell, forget bias 1, write from [x_t, c_t], learned initial state), read with the hard
+straight-through gumbel-softmax (445-456), not the soft read of their ARMIN. Its c is this ARMIN's h,
+so it already addresses from the cell. Preset ``awta-code`` in benchmarks.yaml.
 """
 
 from __future__ import annotations
@@ -21,12 +29,13 @@ from dataclasses import dataclass
 
 import torch
 
-from models.armin import ARMIN, CODE_VARIANT_OPTIONS as ARMIN_CODE_OPTIONS, ARMINConfig
+from models.armin import ARMIN, CODE_VARIANT_OPTIONS as ARMIN_CODE_OPTIONS, NOT_CODE_OPTIONS, ARMINConfig
 from models.base import State, config_variant, register_model
 from models.tardis import (
     ADDRESSING_CODE_OPTIONS,
     TardisAddressing,
     TardisAddressingConfig,
+    last_read_mask,
     update_usage,
 )
 
@@ -53,14 +62,16 @@ class AwTA(ARMIN):
         state = super().initial_state(batch_size, device, dtype)
         like = state["M"]
         state["usage"] = like.new_zeros(batch_size, self.n_mem)  # U_t, reads per slot
-        state["last_read"] = torch.full((batch_size,), self.n_mem, dtype=torch.long, device=like.device)  # none yet
+        state["last_read"] = like.new_zeros(batch_size, self.n_mem)  # one-hot of the slot read at t-1; none yet
         return state
 
     def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         pi_t = self.addressing(x_t, state["h"], state["M"], state["usage"], state["last_read"])  # (B, N) TARDIS
-        r_t, read_index = self.read(pi_t, state["M"])  # ARMIN eq. 9-10 on TARDIS's logits
-        o_t, new_state = self.update(x_t, state, r_t, read_index)  # ARMIN eq. 3-8 and write
-        return o_t, {**new_state, "usage": update_usage(state["usage"], read_index), "last_read": read_index}
+        r_t, read_index, s_t = self.read(pi_t, state["M"])  # ARMIN eq. 9-10 on TARDIS's logits
+        o_t, new_state = self.update(x_t, state, r_t, read_index, s_t)  # ARMIN eq. 3-8 and write
+        gradient = self.config.usage_gradient
+        usage = update_usage(state["usage"], s_t, gradient)
+        return o_t, {**new_state, "usage": usage, "last_read": last_read_mask(s_t, gradient)}
 
     def variant(self) -> str:
-        return config_variant(self.config, ARMIN_CODE_OPTIONS + ADDRESSING_CODE_OPTIONS)
+        return config_variant(self.config, ARMIN_CODE_OPTIONS + ADDRESSING_CODE_OPTIONS, NOT_CODE_OPTIONS)

@@ -138,12 +138,18 @@ class RecurrentModel(nn.Module):
         return {"device": device or p.device, "dtype": dtype or p.dtype}
 
 
-def config_variant(config: ModelConfig, names: tuple[str, ...]) -> str:
+def config_variant(config: ModelConfig, names: tuple[str, ...], other_names: tuple[str, ...] = ()) -> str:
     """"paper", or "code:" and those options among ``names`` (where a reference implementation departs
-    from its paper) that differ from the config's defaults."""
+    from its paper) that differ from the config's defaults. Options among ``other_names`` (neither the
+    paper's nor the reference code's behaviour) that are changed follow after " + not-code:"."""
     defaults = type(config)()
-    changed = [f"{n}={getattr(config, n)}" for n in names if getattr(config, n) != getattr(defaults, n)]
-    return "code:" + ",".join(changed) if changed else "paper"
+
+    def changed(options):
+        return [f"{n}={getattr(config, n)}" for n in options if getattr(config, n) != getattr(defaults, n)]
+
+    code, other = changed(names), changed(other_names)
+    label = "code:" + ",".join(code) if code else "paper"
+    return label + " + not-code:" + ",".join(other) if other else label
 
 
 def detach_state(state: State) -> State:

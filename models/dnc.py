@@ -33,8 +33,20 @@ is 103,972 = 84,256 used by the model above (their LSTM has one bias vector, nn.
 more here, 84,736) + 260 for a learned initial h, c and read vector (``learned_initial_state``) +
 19,456 that their copy declares and never uses (initial memory, link matrix, precedence, weightings
 and usage, all bypassed by its reset). Where that code differs from the paper, options select its
-choices (``forget_bias=1``, ``learned_initial_state``); the defaults follow the paper. Not offered:
-its tanh on keys and write vector, and its read-mode softmax over the heads instead of the 3 modes.
+choices; the defaults follow the paper. Read at github.com/zoharli/armin commit 9bf8e45, paths in
+algorithimic_tasks/ (train.py:85-92 builds it with read_heads=1); preset ``dnc-code``:
+  read_modes_over="heads"     pi = softmax over axis 1 of the (B, R, 3) mode logits, the heads axis
+                              (dnc/memory.py:246, softmax helper dnc/util.py:73-74): with R = 1 every mode
+                              weight is exactly 1 and w^r = b + c^r + f, unnormalised (memory.py:193-200)
+  cosine_over_width=True      the cosine's norms are expanded to (B, N, W) before a bmm, so the
+                              denominator is W |a| |b| (dnc/util.py:64-68): C(M, k, beta) =
+                              softmax(beta cos / W), content addressing W times flatter
+  interface_activations="code"  tanh on the read and write keys and the write vector, softplus (not
+                              oneplus) strengths (dnc/memory.py:228-238)
+  forget_bias=1               sigmoid(f + 1) (dnc/dnc.py:21, 47; here the bias's initial value)
+  learned_initial_state=True  h_0, c_0 = tanh of learned vectors, r_0 learned, zeros at init
+                              (dnc/dnc.py:113-115, 166, 170)
+Not offered: its xavier-normal init of the interface and output layers (dnc/dnc.py:149-154).
 """
 
 from __future__ import annotations
@@ -45,17 +57,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import ModelConfig, RecurrentModel, State, register_model
+from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
 from models.layers import GateProjection, init_recurrent_weights_
 from models.memory import content_weights_heads, erase_add_write, oneplus, read_weighted_heads
 
 READ_MODES = 3  # pi^i_t: backward, content, forward
+READ_MODES_OVER = ("modes", "heads")  # axis of the read-mode softmax: the paper's, the authors' code's
+INTERFACE_ACTIVATIONS = ("paper", "code")
 # options where the ARMIN authors' pytorch-dnc code departs from the paper
-CODE_VARIANT_OPTIONS = ("forget_bias", "learned_initial_state")
+CONTROLLER_CODE_OPTIONS = ("forget_bias", "learned_initial_state")  # shared with SAM
+CODE_VARIANT_OPTIONS = ("read_modes_over", "cosine_over_width", "interface_activations") + CONTROLLER_CODE_OPTIONS
 
 
 @dataclass
-class DNCConfig(ModelConfig):
+class ControllerConfig(ModelConfig):
+    """The sizes and options of ``MemoryController``, shared by DNC and SAM."""
+
     hidden_size: int = 120  # d_h: controller LSTM size (Table 1: 120)
     memory_slots: int = 128  # N (Table 1: 128)
     memory_width: int = 20  # W; 0 means W = d_h (Table 1: 20)
@@ -75,16 +92,33 @@ class DNCConfig(ModelConfig):
             raise ValueError(f"read_heads must be >= 1, got {self.read_heads}")
 
 
+@dataclass
+class DNCConfig(ControllerConfig):
+    read_modes_over: str = "modes"  # softmax of pi over the 3 modes (paper) or over the heads (code)
+    cosine_over_width: bool = False  # code: content similarity cos / W instead of cos
+    interface_activations: str = "paper"  # "code": tanh keys and write vector, softplus strengths
+
+    def validate(self) -> None:
+        super().validate()
+        if self.read_modes_over not in READ_MODES_OVER:
+            raise ValueError(f"read_modes_over must be one of {READ_MODES_OVER}, got {self.read_modes_over!r}")
+        if self.interface_activations not in INTERFACE_ACTIVATIONS:
+            raise ValueError(
+                f"interface_activations must be one of {INTERFACE_ACTIVATIONS}, got {self.interface_activations!r}"
+            )
+
+
 class MemoryController(RecurrentModel):
     """What DNC and SAM share: an LSTM controller over [x_t, r_{t-1}], one fused Linear producing the
     whole interface vector xi_t = W_xi h_t (split into ``interface_sizes`` blocks), and the output
     features [h_t, r_t] the output layer reads. Recurrent state "h", "c" and "r" (B, R W); a subclass
     adds its memory's state and implements ``cell``."""
 
-    config_class = DNCConfig
+    config_class = ControllerConfig
+    code_variant_options: tuple[str, ...] = CONTROLLER_CODE_OPTIONS  # recorded by ``variant``
     supports_vectorized_seeds = True
 
-    def __init__(self, config: DNCConfig, interface_sizes: list[int]):
+    def __init__(self, config: ControllerConfig, interface_sizes: list[int]):
         super().__init__(config)
         d_i, d_h, R, W = config.input_size, config.hidden_size, config.read_heads, config.W
         self.d_h, self.R, self.N, self.W = d_h, R, config.memory_slots, W
@@ -117,13 +151,7 @@ class MemoryController(RecurrentModel):
 
     def variant(self) -> str:
         """"paper", or "code:" and the authors'-code options in effect."""
-        defaults = self.config_class()
-        changed = [
-            f"{name}={getattr(self.config, name)}"
-            for name in CODE_VARIANT_OPTIONS
-            if getattr(self.config, name) != getattr(defaults, name)
-        ]
-        return "code:" + ",".join(changed) if changed else "paper"
+        return config_variant(self.config, self.code_variant_options)
 
 
 # --- the dynamic memory, one function per Methods equation ------------------------------------------
@@ -169,9 +197,25 @@ def directional_weights(L: torch.Tensor, w_r_prev: torch.Tensor) -> tuple[torch.
     return f, b
 
 
+def content_weighting(M: torch.Tensor, k: torch.Tensor, beta: torch.Tensor, over_width: bool = False) -> torch.Tensor:
+    """C(M, k, beta)[i] = softmax_i(beta D(k, M[i])), D the cosine similarity ('Content-based addressing'):
+    M (B, N, W), keys k (B, H, W), beta (B, H, 1) -> (B, H, N). ``over_width``: D = cos / W, the authors'
+    code, whose norms are expanded to (B, N, W) before a bmm (dnc/util.py:64-68)."""
+    scale = 1.0 / M.shape[2] if over_width else 1.0
+    return content_weights_heads(M, k, scale * beta)
+
+
+def read_mode_weights(logits: torch.Tensor, over: str = "modes") -> torch.Tensor:
+    """pi^i_t from its logits (B, R, 3): a softmax over the 3 modes (the paper), or over the R heads
+    (``over="heads"``, the authors' code, dnc/memory.py:246), which with one head is exactly 1 for
+    every mode."""
+    return F.softmax(logits, dim=-1 if over == "modes" else 1)
+
+
 @register_model("dnc")
 class DNC(MemoryController):
     config_class = DNCConfig
+    code_variant_options = CODE_VARIANT_OPTIONS
 
     def __init__(self, config: DNCConfig):
         R, W = config.read_heads, config.W
@@ -192,24 +236,36 @@ class DNC(MemoryController):
             "L": torch.zeros(B, N, N, **like),  # temporal link matrix
         }
 
-    def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        B, R, W = x_t.shape[0], self.R, self.W
-        h, c, xi = self.control(x_t, state)
+    def interface(self, xi: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """The interface blocks, squashed as in the Methods ('Interface parameters'): oneplus
+        strengths, sigmoid erase vector and gates, softmax read modes; keys and write vector as they
+        are. ``interface_activations="code"``: tanh keys and write vector, softplus strengths
+        (authors' code, dnc/memory.py:228-238); ``read_modes_over="heads"``: see ``read_mode_weights``."""
+        cfg, R, W = self.config, self.R, self.W
         k_r, beta_r, k_w, beta_w, e, v, f, g_a, g_w, pi = xi
-        # interface parameters, squashed as in the Methods: oneplus strengths, sigmoid gates, softmax modes
-        k_r = k_r.view(B, R, W)  # read keys
-        beta_r = oneplus(beta_r).unsqueeze(2)  # (B, R, 1)
-        k_w, beta_w = k_w.unsqueeze(1), oneplus(beta_w).unsqueeze(2)  # (B, 1, W), (B, 1, 1)
+        B = k_r.shape[0]
+        strength = oneplus
+        if cfg.interface_activations == "code":
+            k_r, k_w, v, strength = torch.tanh(k_r), torch.tanh(k_w), torch.tanh(v), F.softplus
+        k_r, beta_r = k_r.view(B, R, W), strength(beta_r).unsqueeze(2)  # read keys (B, R, W), strengths (B, R, 1)
+        k_w, beta_w = k_w.unsqueeze(1), strength(beta_w).unsqueeze(2)  # (B, 1, W), (B, 1, 1)
         e, v = torch.sigmoid(e).unsqueeze(1), v.unsqueeze(1)  # erase and write vectors (B, 1, W)
         f, g_a, g_w = torch.sigmoid(f), torch.sigmoid(g_a), torch.sigmoid(g_w)  # (B, R), (B, 1), (B, 1)
-        pi = F.softmax(pi.view(B, R, READ_MODES), dim=-1)  # (B, R, 3)
+        pi = read_mode_weights(pi.view(B, R, READ_MODES), cfg.read_modes_over)  # (B, R, 3)
+        return k_r, beta_r, k_w, beta_w, e, v, f, g_a, g_w, pi
+
+    def cell(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        B, R, W = x_t.shape[0], self.R, self.W
+        over_width = self.config.cosine_over_width
+        h, c, xi = self.control(x_t, state)
+        k_r, beta_r, k_w, beta_w, e, v, f, g_a, g_w, pi = self.interface(xi)
         M, w_r_prev = state["M"], state["w_r"]
 
         # dynamic memory allocation
         u = usage(state["u"], state["w_w"], retention(f, w_r_prev))  # (B, N)
         a = allocation(u)  # (B, N)
         # write weighting, then erase and write
-        c_w = content_weights_heads(M, k_w, beta_w).squeeze(1)  # (B, N)
+        c_w = content_weighting(M, k_w, beta_w, over_width).squeeze(1)  # (B, N)
         w_w = g_w * (g_a * a + (1.0 - g_a) * c_w)  # (B, N)
         M = erase_add_write(M, w_w.unsqueeze(1), e, v)  # (B, N, W)
         # temporal memory linkage
@@ -217,7 +273,7 @@ class DNC(MemoryController):
         p = precedence(state["p"], w_w)  # (B, N)
         # read weightings: a mix of backward, content and forward
         fwd, bwd = directional_weights(L, w_r_prev)  # (B, R, N)
-        c_r = content_weights_heads(M, k_r, beta_r)  # (B, R, N)
+        c_r = content_weighting(M, k_r, beta_r, over_width)  # (B, R, N)
         w_r = pi[..., 0:1] * bwd + pi[..., 1:2] * c_r + pi[..., 2:3] * fwd  # (B, R, N)
         r = read_weighted_heads(M, w_r).reshape(B, R * W)  # (B, R W)
 

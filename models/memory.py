@@ -32,9 +32,15 @@ def gumbel_softmax(
 ) -> torch.Tensor:
     """Gumbel-softmax over the last axis (ARMIN paper eq. 1), straight-through when ``hard``.
 
-    Paper form: y = softmax((logits + g) / tau). With ``scale_logits_only`` the inverse temperature
-    multiplies the logits alone, y = softmax(logits / tau + g), as the ARMIN authors' code does; there
-    the annealing also shrinks the sampling noise relative to the logits.
+    y = softmax((logits + g) / tau): the inverse temperature multiplies the perturbed logits together.
+    This is also what every gumbel-softmax of the ARMIN authors' code computes
+    (github.com/zoharli/armin at 9bf8e45: algorithimic_tasks/marnn.py:184, 318, 453;
+    pmnist_task/marnn.py:183, 326). With a hard read the forward sample argmax(logits + g) does not
+    depend on tau; tau only shapes the straight-through gradient.
+
+    ``scale_logits_only``: y = softmax(logits / tau + g), the noise left unscaled, so that annealing
+    makes the sample nearly deterministic. Neither the paper's form nor the authors' code: a harness
+    option kept for comparison (recorded as "not-code" in the ``variant`` column).
 
     ``hard``: the forward value is the one-hot argmax of the perturbed logits, the gradient that of
     the soft sample (straight-through estimator). ``noise=False`` gives the deterministic version.
@@ -85,6 +91,14 @@ def write_discrete(
     return write_rows_(M, slot, value) if in_place else write_rows(M, slot, value)
 
 
+def write_interpolated(M: torch.Tensor, w: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """Soft overwrite: M(i) <- (1 - w(i)) M(i) + w(i) value, for weights w (B, N) over the rows (the
+    ARMIN authors' write, algorithimic_tasks/marnn.py:172-174, which with their soft read spreads one
+    value over every slot). M (B, N, W), value (B, W) -> (B, N, W), out of place."""
+    w = w.unsqueeze(2)  # (B, N, 1)
+    return (1.0 - w) * M + w * value.unsqueeze(1)
+
+
 def cosine_similarity(M: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """K[k, M(i)] = k . M(i) / (|k| |M(i)|)   M (B, N, W), k (B, W) -> (B, N)  (NTM eq. 6)."""
     dot = torch.bmm(M, k.unsqueeze(2)).squeeze(2)
@@ -97,12 +111,19 @@ def content_weights(M: torch.Tensor, k: torch.Tensor, beta: torch.Tensor) -> tor
     return F.softmax(beta * cosine_similarity(M, k), dim=-1)
 
 
-def gumbel_sigmoid(logits: torch.Tensor, inverse_temperature: float = 1.0, *, noise: bool = True) -> torch.Tensor:
+def gumbel_sigmoid(
+    logits: torch.Tensor, inverse_temperature: float = 1.0, *, noise: bool = True, one_sample: bool = False
+) -> torch.Tensor:
     """Gumbel-sigmoid (binary concrete): y = sigmoid((logits + g_1 - g_2) / tau), the two-class case
-    of the gumbel-softmax (the difference of two Gumbel samples is logistic noise). Soft, no
-    straight-through. ``noise=False`` gives sigmoid(logits / tau). Used for TARDIS's alpha, beta."""
+    of the gumbel-softmax (the difference of two Gumbel samples is logistic noise, mean 0). Soft, no
+    straight-through. ``noise=False`` gives sigmoid(logits / tau). Used for TARDIS's alpha, beta.
+
+    ``one_sample``: y = sigmoid((logits + g) / tau) with a single Gumbel sample, as the ARMIN authors'
+    TARDIS code (algorithimic_tasks/marnn.py:324-327): the noise has mean Euler's gamma = 0.577, so the
+    gates lean open: at logit 0, P(y > 1/2) = P(g > 0) = 1 - exp(-1) = 0.63."""
     if noise:
-        logits = logits + sample_gumbel(logits.shape, logits) - sample_gumbel(logits.shape, logits)
+        g = sample_gumbel(logits.shape, logits)
+        logits = logits + g if one_sample else logits + g - sample_gumbel(logits.shape, logits)
     return torch.sigmoid(logits * inverse_temperature)
 
 
@@ -114,17 +135,19 @@ def read_one_hot(
     training: bool,
     noise: bool = True,
     scale_logits_only: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Discrete read of one row: M (B, N, W), logits (B, N) -> r (B, W) and the row index (B,).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Discrete read of one row: M (B, N, W), logits (B, N) -> r (B, W), the row index (B,) and the
+    read weights (B, N), one-hot in the forward pass.
 
     Training: r = sum_i s(i) M(i, :) with s the hard straight-through gumbel-softmax of the logits
-    (one-hot forward, soft gradient). Inference: the argmax row, read by index (no product over M).
+    (one-hot forward, soft gradient; s is returned with its gradient). Inference: the argmax row, read
+    by index (no product over M); the weights are its one-hot, without gradient.
     """
     if not training:
         index = logits.argmax(dim=-1)
-        return read_rows(M, index), index
+        return read_rows(M, index), index, F.one_hot(index, logits.shape[-1]).to(logits.dtype)
     s = gumbel_softmax(logits, inverse_temperature, noise=noise, scale_logits_only=scale_logits_only)  # (B, N)
-    return read_weighted(M, s), s.argmax(dim=-1)
+    return read_weighted(M, s), s.argmax(dim=-1), s
 
 
 def cosine_similarity_heads(M: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -30,9 +30,14 @@ Parameters at Table 1 sizes (controller 120, memory 128 x 20, one read and one w
 weights of its Linear(1, n) initial-state layers, which multiply a zero input and never train.
 
 Where the reference code departs from the paper, an option selects the code's behaviour; the
-defaults follow the paper: ``head_input`` (the heads read the LSTM cell state c_t in vlgiitr's code,
-its L2-normalised c_t in the ARMIN authors' copy) and ``separate_erase`` (the code has no erase
-vector: e = 1, M_t(i) = (1 - w(i)) M(i) + w(i) a).
+defaults follow the paper. Read in the ARMIN authors' copy (github.com/zoharli/armin at commit 9bf8e45,
+algorithimic_tasks/ntm/; preset ``ntm-code`` in benchmarks.yaml turns both on):
+  head_input="c_normalized"  every head reads F.normalize(c_t), the unit-norm LSTM cell state
+                             (ntm.py:58-64); "c" is vlgiitr's c_t without the normalisation
+  separate_erase=False       no erase vector: e = 1, M_t(i) = (1 - w(i)) M(i) + w(i) a (the erase layer is
+                             commented out, head.py:138-139, 191, 208-209; memory.py:354)
+Not offered: the initial read vector drawn afresh for every sequence (ntm.py:45-50; here learned, drawn
+from the same distribution at init).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import ModelConfig, RecurrentModel, State, register_model
+from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
 from models.memory import content_weights_heads, erase_add_write, oneplus, read_weighted_heads
 
 HEAD_INPUTS = ("h", "c", "c_normalized")
@@ -215,10 +220,4 @@ class NTM(RecurrentModel):
 
     def variant(self) -> str:
         """"paper", or "code:" and the reference-code options in effect."""
-        defaults = NTMConfig()
-        changed = [
-            f"{name}={getattr(self.config, name)}"
-            for name in CODE_VARIANT_OPTIONS
-            if getattr(self.config, name) != getattr(defaults, name)
-        ]
-        return "code:" + ",".join(changed) if changed else "paper"
+        return config_variant(self.config, CODE_VARIANT_OPTIONS)

@@ -71,7 +71,7 @@ import torch.nn.functional as F
 
 from models.ann_index import MemoryIndex
 from models.base import State, register_model
-from models.dnc import DNCConfig, MemoryController
+from models.dnc import ControllerConfig, MemoryController
 from models.memory import (
     COSINE_EPS,
     LeastRecentRing,
@@ -107,7 +107,7 @@ _memory_ids = itertools.count(1)  # tells memories apart (a new memory may reuse
 
 
 @dataclass
-class SAMConfig(DNCConfig):
+class SAMConfig(ControllerConfig):
     # d_h, N x W and R as the DNC's (Table 1: 120, 128 x 20, 1 read head)
     sparse_reads: int = 4  # K: slots each head reads (pytorch-dnc's default 4)
     index: str = "auto"  # "exact" scan (SAM linear), "ann" index (SAM ANN), "auto": ann from ANN_MIN_SLOTS

@@ -24,12 +24,26 @@ write replaces that row (in place when no gradient is recorded), alpha and beta 
 The addressing is an ``nn.Module`` of its own, ``TardisAddressing``, so that AwTA (models/awta.py,
 ARMIN with TARDIS's addressing) uses exactly this one.
 
-Where the ARMIN authors' TARDIS code (github.com/zoharli/armin, algorithimic_tasks/marnn.py) differs,
-an option selects the code's behaviour; the defaults follow the paper:
-``write_input="xh"`` (micro-state from [x_t, h_t]), ``forget_bias=1``, ``learned_initial_state``,
-``normalize_logits`` (pi_t L2-normalised over the cells), ``block_last_read`` (the cell read at t-1
-gets pi - 100), ``temperature_on_logits``. Their code feeds c_{t-1} rather than h_{t-1} to the
-addressing; that is not offered. Its gumbel-sigmoid multiplies by 10/3, i.e. temperature 0.3, as here.
+Where the ARMIN authors' TARDIS code (github.com/zoharli/armin at commit 9bf8e45,
+algorithimic_tasks/marnn.py, class TARDIS, lines 196-327) differs, an option selects the code's
+behaviour; the defaults follow the paper. The preset ``tardis-code`` turns them all on:
+  normalize_logits=True       pi_t L2-normalised over the cells before the gumbel-softmax (255-256)
+  block_last_read=True        the cell read at t-1 gets pi_t - 100 (254), before the normalisation: the
+                              blocked cell then gets about -1 and the others about pi/100, so the
+                              Gumbel noise (std 1.28) decides the read almost alone
+  usage_gradient=True         U_t and the last-read mask are the straight-through read weights, not
+                              detached: gradient flows through them (259-260)
+  address_from="c"            pi_t reads c_{t-1}, the LSTM cell, not h_{t-1} (248)
+  gate_noise_form="gumbel"    alpha, beta = sigmoid((x + g) 10/3) with ONE Gumbel sample (268, 324-327)
+  write_input="xh"            micro-state from [x_t, h_t] (235, 281)
+  forget_bias=1               sigmoid(f + 1) (198, 273)
+  learned_initial_state=True  h_0, c_0 = tanh of learned vectors, M_0 learned, zeros at init (225-227,
+                              288-289, 294)
+Its gumbel-softmax is softmax((pi + g) tau) (316-318), this file's default form; its 10/3 is the
+gate temperature 0.3 here. Not offered: its gate noise stays on at evaluation (the code has no
+evaluation mode), and its vector a is orthogonal-initialised (231; here uniform).
+``temperature_on_logits`` (softmax(pi tau + g)) is neither the paper's nor the code's form: a harness
+option, recorded as "not-code" in the variant.
 """
 
 from __future__ import annotations
@@ -50,13 +64,18 @@ USAGE_NORMS = {"l2": 2.0, "l1": 1.0}  # name -> p of the norm u_t = U_t / |U_t|_
 ADDRESS_HIDDEN_DIVISOR = 4  # d_a = d_h // 4 when address_hidden = 0 (the authors' code)
 BLOCKED_READ_PENALTY = 100.0  # block_last_read: subtracted from the logit of the cell read at t-1
 # options where the authors' code departs from the paper (see the module docstring)
-ADDRESSING_CODE_OPTIONS = ("normalize_logits", "block_last_read")
+ADDRESSING_CODE_OPTIONS = ("normalize_logits", "block_last_read", "usage_gradient")
 CODE_VARIANT_OPTIONS = ADDRESSING_CODE_OPTIONS + (
-    "temperature_on_logits",
+    "address_from",
+    "gate_noise_form",
     "write_input",
     "forget_bias",
     "learned_initial_state",
 )
+# options that are neither the paper's nor the authors' code (recorded as "not-code" in the variant)
+NOT_CODE_OPTIONS = ("temperature_on_logits",)
+ADDRESS_FROM = ("h", "c")
+GATE_NOISE_FORMS = ("logistic", "gumbel")
 
 
 @dataclass
@@ -68,6 +87,7 @@ class TardisAddressingConfig(ModelConfig):
     usage_norm: str = "l2"  # norm dividing the usage, u_t = U_t / |U_t|: "l2" (authors' code) or "l1"
     normalize_logits: bool = False  # code: pi_t L2-normalised over the cells before the gumbel-softmax
     block_last_read: bool = False  # code: the cell read at t-1 gets pi_t - 100 (no two reads in a row)
+    usage_gradient: bool = False  # code: usage and last-read mask from the straight-through weights, with gradient
 
     @property
     def d_r(self) -> int:
@@ -94,9 +114,11 @@ class TARDISConfig(TardisAddressingConfig):
     memory_slots: int = 50  # n_mem (Table 1: 50)
     memory_width: int = 32  # d_r: width of a written micro-state (Table 1: 32); 0 means d_h
     addressing_noise: bool = True  # gumbel noise on pi_t while training; False: deterministic hard read
-    temperature_on_logits: bool = False  # code: 1/tau multiplies the logits only, not logits + noise
+    temperature_on_logits: bool = False  # NOT the authors' code: softmax(pi / tau + g), noise unscaled
+    address_from: str = "h"  # what pi_t reads of the controller: "h" h_{t-1} (paper), "c" c_{t-1} (code)
     gate_temperature: float = 0.3  # tau of the gumbel-sigmoid of alpha, beta (not annealed)
-    gate_noise: bool = True  # logistic noise on alpha, beta while training
+    gate_noise: bool = True  # noise on alpha, beta while training
+    gate_noise_form: str = "logistic"  # "logistic": g_1 - g_2 (mean 0); "gumbel": one sample g (code, mean 0.577)
     write_input: str = "h"  # "h": micro-state W_w h_t; "xh": W_w [x_t, h_t] (authors' code)
     forget_bias: float = 0.0  # added to f's pre-activation; the authors' code uses 1.0
     learned_initial_state: bool = False  # code: learned h_0, c_0 (tanh of vectors) and M_0, zeros at init
@@ -107,12 +129,23 @@ class TARDISConfig(TardisAddressingConfig):
             raise ValueError(f"gate_temperature must be > 0, got {self.gate_temperature}")
         if self.write_input not in WRITE_INPUTS:
             raise ValueError(f"write_input must be one of {WRITE_INPUTS}, got {self.write_input!r}")
+        if self.address_from not in ADDRESS_FROM:
+            raise ValueError(f"address_from must be one of {ADDRESS_FROM}, got {self.address_from!r}")
+        if self.gate_noise_form not in GATE_NOISE_FORMS:
+            raise ValueError(f"gate_noise_form must be one of {GATE_NOISE_FORMS}, got {self.gate_noise_form!r}")
 
 
-def update_usage(U: torch.Tensor, read_index: torch.Tensor) -> torch.Tensor:
-    """U_{t+1} = U_t + w^r_t with w^r_t one-hot at ``read_index``: reads per cell so far.
-    U (B, N), read_index (B,) -> (B, N). Bookkeeping: no gradient flows through the count."""
-    return U.scatter_add(1, read_index.unsqueeze(1), torch.ones_like(U[:, :1]))
+def update_usage(U: torch.Tensor, w_r: torch.Tensor, gradient: bool = False) -> torch.Tensor:
+    """U_{t+1} = U_t + w^r_t: reads per cell so far. U and the read weights w_r (B, N), one-hot in the
+    forward pass. Bookkeeping without gradient, unless ``gradient`` (the authors' code, marnn.py:260,
+    adds the straight-through weights themselves)."""
+    return U + (w_r if gradient else w_r.detach())
+
+
+def last_read_mask(w_r: torch.Tensor, gradient: bool = False) -> torch.Tensor:
+    """The cell read at this step, for the next step's ``block_last_read``: w_r (B, N), one-hot forward.
+    Detached unless ``gradient`` (the authors' code keeps the straight-through weights, marnn.py:259)."""
+    return w_r if gradient else w_r.detach()
 
 
 class TardisAddressing(nn.Module):
@@ -122,7 +155,8 @@ class TardisAddressing(nn.Module):
 
     W_m M_t[i] = W_a a_i + W_c c_t[i] (the learned address and the written content of cell i). The
     cell-independent part q_t = W_x x_t + W_h h_{t-1} + W_u u_t + b is computed once per step and
-    broadcast over the cells.
+    broadcast over the cells. In the authors' code one Linear maps the concatenation
+    [x_t, c_{t-1}, a_i, M_t(i), u_t] of every cell (marnn.py:248-253), the same affine map.
     """
 
     def __init__(self, config: TardisAddressingConfig):
@@ -137,7 +171,6 @@ class TardisAddressing(nn.Module):
         self.W_a = nn.Linear(config.key_size, d_a, bias=False)  # W_m's block over a_i
         self.W_c = nn.Linear(d_r, d_a, bias=False)  # W_m's block over c_t[i]
         self.a = nn.Parameter(torch.empty(d_a))
-        self.register_buffer("cell_ids", torch.arange(n_mem), persistent=False)  # (N,)
         init_recurrent_weights_(self)  # orthogonal matrices (keys included), zero bias
         bound = 1.0 / math.sqrt(d_a)
         nn.init.uniform_(self.a, -bound, bound)
@@ -145,16 +178,15 @@ class TardisAddressing(nn.Module):
     def forward(
         self, x_t: torch.Tensor, h_prev: torch.Tensor, M: torch.Tensor, U: torch.Tensor, last_read: torch.Tensor
     ) -> torch.Tensor:
-        """x_t (B, I), h_{t-1} (B, d_h), contents M (B, N, d_r), read counts U (B, N), the cell read
-        at t-1 (B,) -> pi_t (B, N)."""
+        """x_t (B, I), h_{t-1} (B, d_h) (or c_{t-1}: ``address_from``), contents M (B, N, d_r), read counts
+        U (B, N), the one-hot of the cell read at t-1 (B, N), zeros before the first read -> pi_t (B, N)."""
         u_t = F.normalize(U, p=self.usage_p, dim=-1)  # (B, N); zeros before the first read
         q_t = self.W_q(torch.cat([x_t, h_prev, u_t], dim=-1))  # (B, d_a)
         z = torch.tanh(q_t.unsqueeze(1) + self.W_a(self.keys) + self.W_c(M))  # (B, N, d_a)
         pi_t = z @ self.a  # (B, N)
-        if self.block_last_read:
-            blocked = self.cell_ids == last_read.unsqueeze(1)  # (B, N)
-            pi_t = pi_t - BLOCKED_READ_PENALTY * blocked.to(pi_t.dtype)
-        if self.normalize_logits:
+        if self.block_last_read:  # code: marnn.py:254
+            pi_t = pi_t - BLOCKED_READ_PENALTY * last_read
+        if self.normalize_logits:  # code: marnn.py:256
             pi_t = F.normalize(pi_t, dim=-1)
         return pi_t
 
@@ -200,7 +232,7 @@ class TARDIS(RecurrentModel):
             "c": c,
             "M": M,
             "usage": torch.zeros(B, N, **like),  # U_t, reads per cell
-            "last_read": torch.full((B,), N, dtype=torch.long, device=like["device"]),  # N: none yet
+            "last_read": torch.zeros(B, N, **like),  # one-hot of the cell read at t-1; none yet
             "filled": torch.zeros((), dtype=torch.long, device=like["device"]),  # cells written so far
         }
 
@@ -209,19 +241,21 @@ class TARDIS(RecurrentModel):
         h_prev, c_prev, M, U, filled = state["h"], state["c"], state["M"], state["usage"], state["filled"]
 
         # read: pi_t, w^r_t, r_t
-        pi_t = self.addressing(x_t, h_prev, M, U, state["last_read"])  # (B, N)
-        r_t, read_index = read_one_hot(
+        ctrl = h_prev if cfg.address_from == "h" else c_prev  # code: c_{t-1} (marnn.py:248)
+        pi_t = self.addressing(x_t, ctrl, M, U, state["last_read"])  # (B, N)
+        r_t, read_index, w_r = read_one_hot(
             M,
             pi_t,
             self.inverse_temperature,
             training=self.training,
             noise=cfg.addressing_noise,
             scale_logits_only=cfg.temperature_on_logits,
-        )  # (B, d_r), (B,)
+        )  # (B, d_r), (B,), (B, N)
 
         # controller
         f, i, o, ab = self.W_g(torch.cat([x_t, h_prev, r_t], dim=-1))
-        ab = gumbel_sigmoid(ab, 1.0 / cfg.gate_temperature, noise=cfg.gate_noise and self.training)
+        noise, one_sample = cfg.gate_noise and self.training, cfg.gate_noise_form == "gumbel"
+        ab = gumbel_sigmoid(ab, 1.0 / cfg.gate_temperature, noise=noise, one_sample=one_sample)
         alpha, beta = ab.split(1, dim=-1)  # (B, 1) each
         c_tilde = torch.tanh(self.W_c(torch.cat([x_t, alpha * h_prev, beta * r_t], dim=-1)))
         c_t = torch.sigmoid(f + cfg.forget_bias) * c_prev + torch.sigmoid(i) * c_tilde
@@ -236,13 +270,13 @@ class TARDIS(RecurrentModel):
             "h": h_t,
             "c": c_t,
             "M": M,
-            "usage": update_usage(U, read_index),
-            "last_read": read_index,
+            "usage": update_usage(U, w_r, cfg.usage_gradient),
+            "last_read": last_read_mask(w_r, cfg.usage_gradient),
             "filled": filled + 1,
         }
 
     def variant(self) -> str:
-        return config_variant(self.config, CODE_VARIANT_OPTIONS)
+        return config_variant(self.config, CODE_VARIANT_OPTIONS, NOT_CODE_OPTIONS)
 
     def path_name(self) -> str:
         return "train:gumbel-st" if self.training else "eval:argmax-index"

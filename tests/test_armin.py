@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models import build_model, detach_state
 
@@ -104,8 +105,9 @@ def test_read_returns_exactly_the_addressed_slot(mode):
     model = forced_address_model(slot=2, addressing_noise=True)
     model.train(mode == "train")
     M = torch.randn(3, 4, 5)
-    r, index = model.read(model.address(torch.randn(3, 3), torch.randn(3, 5)), M)
+    r, index, s = model.read(model.address(torch.randn(3, 3), torch.randn(3, 5)), M)
     assert index.tolist() == [2, 2, 2]
+    assert torch.allclose(s, F.one_hot(index, 4).float())  # the read weights, one-hot forward
     assert torch.equal(r, M[:, 2]) if mode == "eval" else torch.allclose(r, M[:, 2], atol=0, rtol=1e-6)
 
 
@@ -172,12 +174,15 @@ def test_gumbel_read_is_one_hot_and_anneals():
     model.train()
     M = torch.eye(5).unsqueeze(0).expand(64, 5, 5)[:, :, :4].contiguous()  # slot i = e_i (slot 4 = 0)
     logits = torch.tensor([[2.0, 1.0, 0.0, 0.0, 0.0]]).expand(64, 5)
-    r, _ = model.read(logits, M)
+    r, _, _ = model.read(logits, M)
     assert set(r.sum(dim=1).round().tolist()) <= {0.0, 1.0}  # exactly one row picked
-    # paper form: the forward sample is independent of tau; code form: large 1/tau removes the noise
-    model.config.temperature_on_logits = True
+    # paper (and authors' code) form: the forward sample is independent of tau; the harness's
+    # not-code option temperature_on_logits: a large 1/tau removes the noise
     model.set_inverse_temperature(50.0)
-    _, index = model.read(logits, M)
+    _, index, _ = model.read(logits, M)
+    assert not index.eq(0).all()  # still sampled: slot 0 wins with probability e^2 / (e^2 + e + 3) = 0.56
+    model.config.temperature_on_logits = True
+    _, index, _ = model.read(logits, M)
     assert index.eq(0).all()
 
 

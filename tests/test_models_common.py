@@ -16,6 +16,8 @@ COPY_IO = dict(input_size=10, output_size=8)  # copy task with 8-bit vectors, as
 PAPER_PARAMS = {  # ARMIN paper Table 1
     "lstm": 376_000, "ntm": 88_000, "dnc": 104_000, "sam": 109_000,
     "tardis": 90_000, "awta": 91_000, "armin": 90_000, "armin-code": 90_000,
+    # the authors' code variants of the same rows (the paper's counts came from that code)
+    "ntm-code": 88_000, "dnc-code": 104_000, "tardis-code": 90_000, "awta-code": 91_000,
 }
 TOLERANCE = 0.10
 # where a model cannot come within 10% without leaving its paper, the reason goes here
@@ -24,9 +26,10 @@ PARAM_EXCEPTIONS: dict[str, str] = {
     "precedence, weighting, usage) that its reset never uses; the DNC paper's model has none of them",
     "sam": "79,291 vs 109k: the authors' SAM class builds a dense DNC memory module (30,104 parameters), replaces "
     "it, and leaves it registered; the SAM paper's model has none of them",
+    "dnc-code": "84,996 vs 104k: the dnc exception plus the learned initial h, c and read vector (260)",
 }
 # ... and the counts they do reach, so a change to either model still fails a test
-EXPECTED_EXCEPTION_COUNTS = {"dnc": 84_736, "sam": 79_291}
+EXPECTED_EXCEPTION_COUNTS = {"dnc": 84_736, "sam": 79_291, "dnc-code": 84_996}
 
 
 def preset_options(name):

@@ -12,6 +12,7 @@ from models.armin import ARMIN
 from models.tardis import BLOCKED_READ_PENALTY, TardisAddressing, TARDISConfig, update_usage
 
 LARGE_LOGIT = 1e4  # forced addressing: beats any gumbel noise
+NO_READ = torch.zeros(1, 3, dtype=torch.float64)  # last-read mask before the first read (3 cells)
 
 
 def tiny(name, **options):
@@ -38,7 +39,7 @@ def force_reads(monkeypatch, model, schedule):
 # --- usage and addressing logits -------------------------------------------------------------------
 def test_usage_update_counts_reads():
     U = torch.tensor([[0.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, 1.0]])
-    new = update_usage(U, torch.tensor([2, 0]))
+    new = update_usage(U, F.one_hot(torch.tensor([2, 0]), 4).float())
     assert torch.equal(new, torch.tensor([[0.0, 1.0, 1.0, 0.0], [3.0, 0.0, 0.0, 1.0]]))
     assert torch.equal(U, torch.tensor([[0.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, 1.0]]))  # out of place
 
@@ -68,7 +69,7 @@ def test_addressing_logits_hand_computed():
     # u = U / |U|_2 = [0.6, 0, 0.8];  q = [0.5 + 2 * 0.2 + 0.1, 0.6 - 0.8] = [1.0, -0.2]
     # per cell: [q_1 + a_i, q_2 + 2 M_i]  ->  pi_i = tanh(.) - tanh(.)
     expected = [math.tanh(2.0) - math.tanh(0.8), math.tanh(1.0) - math.tanh(-0.2), math.tanh(0.0) - math.tanh(-0.7)]
-    pi = addressing(x, h, M, U, torch.tensor([3]))
+    pi = addressing(x, h, M, U, NO_READ)
     torch.testing.assert_close(pi, torch.tensor([expected], dtype=torch.float64))
 
 
@@ -77,13 +78,13 @@ def test_addressing_options_hand_computed():
     addressing, (x, h, M, U) = addressing_with_weights(usage_norm="l1")
     q2 = -1.0 / 7.0
     expected = [math.tanh(2.0) - math.tanh(q2 + 1.0), math.tanh(1.0) - math.tanh(q2), -math.tanh(q2 - 0.5)]
-    torch.testing.assert_close(addressing(x, h, M, U, torch.tensor([3])), torch.tensor([expected], dtype=torch.float64))
+    torch.testing.assert_close(addressing(x, h, M, U, NO_READ), torch.tensor([expected], dtype=torch.float64))
     # authors' code: the cell read last is blocked, then the logits are L2-normalised
     addressing, (x, h, M, U) = addressing_with_weights(block_last_read=True, normalize_logits=True)
     raw = torch.tensor([math.tanh(2.0) - math.tanh(0.8), math.tanh(1.0) - math.tanh(-0.2), math.tanh(0.7)])
     raw[1] -= BLOCKED_READ_PENALTY
     expected = (raw / raw.norm()).double().unsqueeze(0)
-    torch.testing.assert_close(addressing(x, h, M, U, torch.tensor([1])), expected)
+    torch.testing.assert_close(addressing(x, h, M, U, torch.tensor([[0.0, 1.0, 0.0]], dtype=torch.float64)), expected)
 
 
 def test_addressing_is_one_module_shared_by_tardis_and_awta():
@@ -116,7 +117,7 @@ def test_write_fills_empty_cells_in_order_then_overwrites_the_cell_read(monkeypa
             others = [i for i in range(3) if i != slot]
             assert torch.equal(state["M"][:, others], M_before[:, others])
     assert torch.equal(state["usage"], torch.tensor([[2.0, 2.0, 1.0]] * 2))  # reads per cell
-    assert torch.equal(state["last_read"], torch.tensor([0, 0]))
+    assert torch.equal(state["last_read"], torch.tensor([[1.0, 0.0, 0.0]] * 2))  # one-hot of the cell read last
     assert int(state["filled"]) == len(reads)
 
 
@@ -200,7 +201,7 @@ def test_awta_cell_is_armins_cell_given_the_same_address(monkeypatch, training, 
     for key in ("h", "M", "filled"):
         torch.testing.assert_close(s_awta[key], s_armin[key], rtol=0, atol=0)
     assert torch.equal(s_awta["usage"], F.one_hot(slot, 4).float())
-    assert torch.equal(s_awta["last_read"], slot)
+    assert torch.equal(s_awta["last_read"], F.one_hot(slot, 4).float())
 
 
 # --- inference path, gradients, sizes ------------------------------------------------------------
