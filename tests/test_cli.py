@@ -153,7 +153,7 @@ def error_rows(folder: Path) -> Path:
 @pytest.mark.parametrize("report", ["table1", "table2", "table3"])
 @pytest.mark.parametrize("contents, message", [
     (None, "no finished run in"),  # only error rows
-    ("", "is empty (no header, no rows)"),
+    ("", "no rows in runs.csv"),
     (",".join(RUN_COLUMNS) + "\n", "no rows in runs.csv of"),
 ])
 def test_report_on_results_without_a_finished_run_is_one_line(tmp_path, capsys, report, contents, message):

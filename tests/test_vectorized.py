@@ -15,7 +15,7 @@ from bench.training import make_optimizer
 from bench.training.episodic import train
 from bench.vectorized import SeedFreezer, SeedStreams, padded_inputs, train_group
 from models import build_model
-from models.seeded import NotVectorizable, SeedStacked, flush_weight_gradients, vectorize
+from models.seeded import NotVectorizable, SeedStacked, flush_weight_gradients, supports_vectorized_seeds, vectorize
 from tasks import build_task
 
 SIZES = {"input_size": 6, "output_size": 4, "hidden_size": 10, "memory_slots": 5, "memory_width": 4}
@@ -28,7 +28,6 @@ DETERMINISTIC = {
     "ntm": {},
     "tardis": {"addressing_noise": False, "gate_noise": False, "learned_initial_state": True},
     "awta": {"addressing_noise": False},
-    "sam": {"sparse_reads": 2, "learned_initial_state": True},
     "dnc": {"learned_initial_state": True},
 }
 TASK = {"bits": 4, "min_length": 1, "max_length": 4}  # copy, lengths 1-4: the seeds' lengths differ
@@ -265,3 +264,13 @@ def test_a_group_that_cannot_be_vectorized_runs_its_seeds_one_by_one(tmp_path, m
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert sorted(runs.seed) == [0, 1] and runs.status.ne("error").all()
     assert runs.train_options.map(lambda text: "vectorized" not in json.loads(text)).all()
+
+
+def test_sam_with_its_own_forward_runs_its_seeds_one_by_one():
+    """SAM's sparse memory (journaled in-place writes) has a forward of its own that the per-seed
+    conversion does not know: SAM must not claim vectorized seeds, so its groups run seed by seed."""
+    from models.sam import SAM
+
+    assert not supports_vectorized_seeds(SAM)
+    with pytest.raises(NotVectorizable):
+        vectorize([build_model("sam", **SIZES) for _ in range(2)])
