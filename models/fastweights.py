@@ -15,9 +15,9 @@ With A_0 = 0, A_{t-1} h = eta sum_{tau < t} lambda^{t-1-tau} h_tau (h_tau . h)  
 attends to the past hidden vectors in proportion to their scalar product with the current one.
 
 The paper's defaults: lambda 0.95, eta 0.5, S 1, ReLU units (f), layer normalisation in the inner
-loop (section 3.2: "very important" for the fast weights to train). Where the paper does not say: W
-starts as 0.05 x identity (the value public re-implementations use; an IRNN-style start for ReLU
-units), C and b as torch's default linear layer.
+loop (section 3.2). Where the paper does not say, our choices: W starts as 0.05 x identity (an
+IRNN-style start for ReLU units; 0.05 is the slow-weight scale public re-implementations use), C as
+torch's default linear layer, b = 0.
 
 Memory and cost: A is d_h x d_h per sequence, so the state grows as d_h^2 and every step costs
 O(d_h^2) per inner-loop step and per write (as W h_{t-1} does). Training keeps each step's A for
@@ -48,7 +48,7 @@ class FastWeightsConfig(ModelConfig):
     inner_steps: int = 1  # S, eq. 2
     layer_norm: bool = True  # LN in the inner loop (section 3.2); False gives eq. 2 as printed
     activation: str = "relu"  # f: "relu" (the paper) or "tanh"
-    recurrent_init: float = 0.05  # W starts as this x identity (not stated in the paper)
+    recurrent_init: float = 0.05  # W starts as this x identity (our choice: the paper does not say)
 
     def validate(self) -> None:
         super().validate()
