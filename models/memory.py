@@ -371,3 +371,56 @@ class LeastRecentRing:
             nxt[p], prv[n] = n, p  # unlink
             last = prv[tail]
             nxt[last], prv[s], nxt[s], prv[tail] = s, last, tail, s  # append
+
+
+# --- matrix-valued associative memory (fast weights; models/fastweights.py, models/learned_assoc.py) ---
+# A memory is a matrix A (B, [M,] D_v, D_k) per sequence, written with outer products v k^T and read by
+# a matrix-vector product; a leading memory axis M holds several memories side by side.
+
+
+def associative_read(A: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """r = A q: A (B, [M,] D_v, D_k), q (B, D_k) -> (B, [M,] D_v). With A = sum_tau v_tau k_tau^T this is
+    sum_tau v_tau (k_tau . q): each stored value weighted by the match of its key with the query
+    (Ba et al. 2016 eq. 3)."""
+    q = q.reshape(q.shape[0], *([1] * (A.dim() - 3)), q.shape[-1], 1)  # (B, [1,] D_k, 1)
+    return torch.matmul(A, q).squeeze(-1)
+
+
+def associative_write(
+    A: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    decay: float | torch.Tensor,
+    strength: float | torch.Tensor,
+    *,
+    in_place: bool = False,
+) -> torch.Tensor:
+    """A' = decay * A + strength * v k^T (Ba et al. 2016 eq. 1 is k = v = h_t, decay lambda, strength eta).
+
+    A (B, [M,] D_v, D_k), k (B, [M,] D_k), v (B, [M,] D_v); ``decay`` and ``strength`` are numbers or
+    tensors (B, [M]) (learned per step). Out of place so autograd sees it; ``in_place`` for inference
+    (no autograd): A is scaled and added to where it lies, no new D_v x D_k matrix per step."""
+    D_v, D_k = A.shape[-2:]
+    if torch.is_tensor(strength):
+        v, strength = strength.unsqueeze(-1) * v, 1.0  # fold a per-memory strength into v
+    if torch.is_tensor(decay):
+        decay = decay.reshape(*decay.shape, 1, 1)  # (B, [M,] 1, 1)
+    v3, k3 = v.reshape(-1, D_v, 1), k.reshape(-1, 1, D_k)  # (B*M, D_v, 1), (B*M, 1, D_k)
+    if in_place:
+        A.mul_(decay)
+        A.view(-1, D_v, D_k).baddbmm_(v3, k3, alpha=strength)
+        return A
+    if torch.is_tensor(decay):
+        return torch.baddbmm((decay * A).reshape(-1, D_v, D_k), v3, k3, alpha=strength).view(A.shape)
+    return torch.baddbmm(A.reshape(-1, D_v, D_k), v3, k3, beta=decay, alpha=strength).view(A.shape)
+
+
+def settle(boundary: torch.Tensor, read, steps: int, norm, activation) -> torch.Tensor:
+    """The fast-weights inner loop (Ba et al. 2016 eq. 2, layer-normalised as their section 3.2):
+    h_0 = f(boundary), then S times h_{s+1} = f(LN[boundary + A h_s]), where ``boundary`` = W h(t) + C x(t)
+    (the sustained boundary condition, (B, D)), ``read(h)`` returns A h (B, D), ``norm`` is LN (or the
+    identity) and ``activation`` f. Returns h_S (B, D)."""
+    h = activation(boundary)  # the preliminary vector h_0(t+1)
+    for _ in range(steps):
+        h = activation(norm(boundary + read(h)))
+    return h

@@ -29,8 +29,9 @@ def run_args(**kw):
 
 def test_table1_suite_is_the_papers_grid():
     specs = specs_from_args(run_args(suite="table1"), CONFIG)
-    assert len(specs) == 8 * 4 * 3  # ARMIN twice: the paper's equations and the authors' code
-    assert {s.model for s in specs} == {"lstm", "ntm", "dnc", "sam", "tardis", "awta", "armin", "armin-code"}
+    assert len(specs) == 10 * 4 * 3  # ARMIN twice (paper equations, authors' code), + the 2 associative models
+    assert {s.model for s in specs} == {"lstm", "ntm", "dnc", "sam", "tardis", "awta", "armin", "armin-code",
+                                        "fastweights", "learned-assoc"}
     assert {s.task for s in specs} == {"copy", "repeat_copy", "associative_recall", "priority_sort"}
     assert {s.train.iterations for s in specs} == {100_000} and {s.train.batch_size for s in specs} == {1}
     armin = next(s for s in specs if s.model == "armin" and s.task == "priority_sort")
