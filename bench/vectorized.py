@@ -7,7 +7,7 @@ cost far less than S steps. The S models (each built after ``torch.manual_seed(s
 initial weights are exactly those of an ordinary run) become one model whose parameters carry a
 leading seed dimension (models/seeded.py); its batch axis carries seeds x batch.
 
-Per seed, exactly as an ordinary run (bench/trainer.py):
+Per seed, exactly as an ordinary run (bench/training/episodic.py):
 - data: seed s draws its batches from its own stream (``torch.Generator().manual_seed(s)``, its
   ordinary run's stream), with one shared sequence length per iteration, the only coupling between
   the seeds: the length of the first running seed's next batch (that seed gets exactly its ordinary
@@ -20,7 +20,7 @@ Per seed, exactly as an ordinary run (bench/trainer.py):
   by value act elementwise, hence per seed.
 - validation, the solved rule, divergence, the curve and the result row: per seed, on an ordinary
   model holding that seed's current weights (its own validation stream), through the runner's usual
-  path (``bench.runner.execute``), so a row is made exactly as for an ordinary run.
+  path (``bench.execution.run.execute``), so a row is made exactly as for an ordinary run.
 - a seed that is solved (with ``stop_when_solved``) or diverged stops learning while the others go
   on: its gradient is zeroed and, after every optimiser step, its slice of the parameters and of the
   optimiser state is put back (masked). Its rows still run through the computation until half the
@@ -276,7 +276,7 @@ def train_group(
     on_validation: Callable[[int, ValidationPoint], None] | None = None,
 ) -> list[TrainOutcome]:
     """Train ``models`` (one per seed, in the order of ``seeds``) as one computation; each seed's
-    outcome as ``bench.trainer.train`` would report it, and its final weights left in its model.
+    outcome as ``bench.training.episodic.train`` would report it, and its final weights left in its model.
     Callbacks get the seed's position first: on_iteration(s, iteration, loss), on_validation(s, point).
     When half the seeds of the computation have stopped, it is rebuilt with the others alone."""
     S, B = len(models), cfg.batch_size

@@ -334,7 +334,7 @@ def test_run_report_and_plot_from_the_cli(tmp_path):
 def test_2000_copy_iterations_stay_finite(name):
     """Issue 13: 2000 copy iterations through the real trainer, no NaN (tiny sizes, short sequences)."""
     from bench.config import TrainConfig
-    from bench.trainer import train
+    from bench.training.episodic import train
     from tasks import build_task
 
     torch.manual_seed(0)
