@@ -24,7 +24,7 @@ from models.registry import coerce_options
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "benchmarks.yaml"
 SCOPES = ("model", "task", "train")  # prefixes of --set KEY=VALUE
 # training options that do not change what a run learns (left out of the spec fingerprint)
-RUN_LOCATION_OPTIONS = ("device", "threads", "inference_batches", "output_dir", "checkpoint_every")
+RUN_LOCATION_OPTIONS = ("device", "threads", "inference_batches", "output_dir", "checkpoint_every", "generalization")
 SUITE_KEYS = ("description", "models", "tasks", "seeds", "model", "task", "train")
 
 
@@ -79,6 +79,7 @@ class TrainConfig:
     test_every_epoch: bool = False  # also evaluate the test split after each epoch (in epochs.csv)
     output_dir: str = ""  # folder for checkpoints/ and epochs.csv; "" writes neither (bench run sets it to --out)
     checkpoint_every: int = 0  # iterations between mid-epoch checkpoints; 0: at the end of each epoch only
+    generalization: bool = False  # after training, evaluate on 1x/2x/4x the training sizes -> OUT/generalization.csv
 
     OPTIMIZERS = ("rmsprop", "adam")
     DTYPES = ("float32", "float64")

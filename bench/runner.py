@@ -89,6 +89,9 @@ def execute(spec: RunSpec, store: ResultsStore, on_progress: ProgressHook | None
         row.update(outcome.extra)
         row["infer_steps_per_s"], row["infer_path"] = inference_throughput(model, task, cfg.batch_size, cfg.inference_batches)
         row.update(memory.result())
+        if cfg.generalization:  # after every measurement of the run, so it changes none of them
+            from bench.generalisation import evaluate_run
+            evaluate_run(model, task, store.out_dir, row)
     except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep
         row.update(status="error", error=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
     row["timestamp"] = utc_now()
