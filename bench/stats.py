@@ -18,6 +18,7 @@ curve (Greenwood's variance on the log(-log) scale) crosses 1/2, infinite when t
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from lifelines.utils import median_survival_times
-from scipy.stats import binomtest
+from scipy.stats import binomtest, chi2
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
@@ -36,6 +37,7 @@ ALPHA = 1 - CONFIDENCE
 # it with probability 1 - 2 / 2^n: at least 95% needs n >= 6. Below that no 95% interval of the median
 # can be trusted (lifelines' band is still computed, and flagged).
 MIN_RUNS_FOR_MEDIAN_INTERVAL = 6
+MAX_ENUMERATED_RUNS = 12  # min_attainable_p tries every tie pattern of up to this many solves
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,45 @@ def logrank(a: Sample, b: Sample) -> tuple[float, float]:
     return float(result.p_value), observed_minus_expected(a, b)
 
 
+def _tie_blocks(m: int):
+    """Every way m solves can fall into successive groups of equal times (compositions of m)."""
+    if m > MAX_ENUMERATED_RUNS:  # 2^(m-1) ways; past this the all-tied bound is far below any alpha
+        yield from ([m], [1] * m)
+        return
+    for cuts in itertools.product((False, True), repeat=m - 1):
+        blocks, size = [], 1
+        for cut in cuts:
+            if cut:
+                blocks.append(size)
+                size = 1
+            else:
+                size += 1
+        yield blocks + [size]
+
+
+def _separated_statistic(blocks: list[int], n_first: int, n_other: int) -> float:
+    """Log-rank chi-squared when all ``n_first`` runs of one sample solve, in tied ``blocks``, before
+    any of the other sample's (whose later solves or censorings add nothing: nothing of the first is
+    left at risk). Per solve time: E = d n_1 / n, V = n_1 (n - n_1) d (n - d) / (n^2 (n - 1))."""
+    at_risk_first, at_risk = n_first, n_first + n_other
+    excess = variance = 0.0
+    for d in blocks:
+        excess += d - d * at_risk_first / at_risk
+        if at_risk > 1:
+            variance += at_risk_first * (at_risk - at_risk_first) * d * (at_risk - d) / (at_risk**2 * (at_risk - 1))
+        at_risk_first, at_risk = at_risk_first - d, at_risk - d
+    return excess**2 / variance if variance > 0 else 0.0
+
+
 def min_attainable_p(n_a: int, n_b: int) -> float:
-    """The smallest log-rank p-value samples of these sizes can give: every run solved, all of one
-    sample before any of the other. Above ALPHA, no outcome of these runs could show a difference."""
-    separated_a = Sample.of(range(1, n_a + 1), [True] * n_a)
-    separated_b = Sample.of(range(n_a + 1, n_a + n_b + 1), [True] * n_b)
-    return logrank(separated_a, separated_b)[0]
+    """The smallest log-rank p-value samples of these sizes can give: every run of one sample solving
+    before any of the other, over every way its solve times can tie (ties matter: all tied gives
+    chi-squared n - 1). Above ALPHA, no outcome of these runs could show a difference."""
+    if n_a < 1 or n_b < 1:
+        return 1.0
+    statistic = max(_separated_statistic(blocks, first, other)
+                    for first, other in ((n_a, n_b), (n_b, n_a)) for blocks in _tie_blocks(first))
+    return float(chi2.sf(statistic, df=1))
 
 
 @dataclass(frozen=True)
@@ -163,9 +198,9 @@ def compare_samples(a: Sample, b: Sample, name_a: str = "a", name_b: str = "b", 
     if a.k + b.k == 0:
         verdict = "neither solved"
     elif min_p > alpha:
-        verdict = f"too few runs to tell ({a.n} vs {b.n}: even complete separation gives p = {min_p:.2f})"
+        verdict = f"too few runs to tell ({a.n} vs {b.n}: even complete separation gives p = {min_p:.3g})"
     elif p < alpha:
         verdict = f"{name} faster (p = {p:.3g})"
     else:
-        verdict = f"no difference shown (p = {p:.2f})"
+        verdict = f"no difference shown (p = {p:.3g})"
     return Comparison(p, name, min_p, verdict)

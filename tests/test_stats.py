@@ -80,11 +80,26 @@ def test_logrank_on_identical_samples():
 
 
 def test_too_few_runs_to_tell():
-    # 2 vs 2, completely separated: E_A = 1/2 + 1/3, V = 1/4 + 2/9; (7/6)^2 / (17/36) = 2.882 -> p = 0.0896
-    assert min_attainable_p(2, 2) == pytest.approx(math.erfc(math.sqrt(2.8824 / 2)), abs=1e-4)
+    # 2 vs 2, one sample's two solves tied before the other's: E = 2 * 2/4 = 1, V = 2*2*2*2 / (16*3) = 1/3;
+    # (2 - 1)^2 / (1/3) = 3 (untied: (7/6)^2 / (17/36) = 2.88, less extreme) -> p = erfc(sqrt(3/2)) = 0.0833
+    assert min_attainable_p(2, 2) == pytest.approx(math.erfc(math.sqrt(3 / 2)))
     result = compare_samples(Sample.of([1, 2], [True, True]), Sample.of([30, 30], [False, False]), "ntm", "armin")
     assert result.verdict.startswith("too few runs to tell (2 vs 2") and result.faster == "ntm"
-    assert min_attainable_p(3, 3) < 0.05  # 3 vs 3 can tell, if the data is clear
+    # 3 vs 2: the two solving first, untied: (n, n_1) = (5, 2), (4, 1): E = 0.4 + 0.25, V = 0.24 + 0.1875;
+    # 1.35^2 / 0.4275 = 4.263 -> p = 0.0389 (the three tied first: chi-squared n - 1 = 4, p = 0.0455)
+    assert min_attainable_p(3, 2) == pytest.approx(math.erfc(math.sqrt(1.35**2 / 0.4275 / 2)))
+    tied = compare_samples(Sample.of([6, 6, 6], [True] * 3), Sample.of([30, 30], [False] * 2), "a", "b")
+    assert tied.verdict.startswith("a faster") and tied.p_value == pytest.approx(math.erfc(math.sqrt(4 / 2)))
+
+
+@pytest.mark.parametrize("blocks", [[3], [1, 1, 1], [2, 1], [1, 2]])
+def test_separated_statistic_is_lifelines_logrank(blocks):
+    from bench.stats import _separated_statistic
+
+    times = [t for t, size in enumerate(blocks, start=1) for _ in range(size)]
+    a, b = Sample.of(times, [True] * 3), Sample.of([10, 11, 12], [True] * 3)
+    p, _ = logrank(a, b)
+    assert math.erfc(math.sqrt(_separated_statistic(blocks, 3, 3) / 2)) == pytest.approx(p)
 
 
 def test_neither_solved():
