@@ -140,3 +140,25 @@ def test_bench_run_writes_generalization_only_when_asked(tmp_path, capsys):
     assert set(table.metric) == {BCE, BIT_ERRORS} and table.value.notna().all()
     # the fingerprint ignores the option: --resume finds the runs made without it
     assert set(runs.spec_hash) == set(pd.read_csv(tmp_path / "off" / "runs.csv").spec_hash)
+
+
+def test_report_and_plot_of_generalization(tmp_path, capsys):
+    from bench.reports.generalization import read_generalization, summarise
+
+    task = build_task("copy", bits=4, min_length=1, max_length=5)
+    runs = []
+    for run_id, model, status in (("a", PerfectCopier(bits=4), "solved"), ("b", PerfectCopier(bits=4), "solved")):
+        evaluate_run(model, task, tmp_path, {"run_id": run_id, "model": "stub", "task": "copy", "seed": 0})
+        runs.append({"run_id": run_id, "model": "stub", "task": "copy", "status": status})
+    with open(tmp_path / FILENAME, "a") as f:
+        f.write("a,stub,copy,0,length=5,len")  # a truncated last line: the reader survives it
+    pd.DataFrame(runs).to_csv(tmp_path / "runs.csv", index=False)
+    summary = summarise(read_generalization([tmp_path])).set_index("parameter_value")
+    assert summary.loc[20, "runs"] == 2 and summary.loc[20, "solved"] == 2 and summary.loc[20, "bit_errors_mean"] == 0
+    assert main(["report", "generalization", "--in", str(tmp_path)]) == 0
+    assert (tmp_path / "generalization_table.md").is_file()
+    assert len(pd.read_csv(tmp_path / FILENAME, on_bad_lines="skip")) >= 12  # the data file is not overwritten
+    assert main(["plot", "generalization", "--in", str(tmp_path), "--out", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "generalization.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["report", "generalization", "--in", str(tmp_path / "fig")]) == 2  # no data there: one line
+    assert "no generalization.csv" in capsys.readouterr().err
