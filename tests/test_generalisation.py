@@ -162,3 +162,19 @@ def test_report_and_plot_of_generalization(tmp_path, capsys):
     assert (tmp_path / "fig" / "generalization.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["report", "generalization", "--in", str(tmp_path / "fig")]) == 2  # no data there: one line
     assert "no generalization.csv" in capsys.readouterr().err
+
+
+def test_on_in_the_table1_suite_and_off_with_a_flag():
+    from argparse import Namespace
+
+    from bench.commands.run import specs_from_args
+    from bench.config import load_config
+
+    def specs(options=None):
+        args = Namespace(suite="table1", models="ntm", tasks="copy", iterations=None, seeds=1, seed=0, batch_size=None,
+                         val_every=None, device=None, dtype=None, options=options, jobs=1)
+        return specs_from_args(args, load_config())
+
+    (on,), (off,) = specs(), specs(["train.generalization=false"])
+    assert on.train.generalization and not off.train.generalization
+    assert on.spec_hash == off.spec_hash  # evaluating afterwards does not change what the run learns
