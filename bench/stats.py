@@ -183,24 +183,30 @@ def min_attainable_p(n_a: int, n_b: int) -> float:
 @dataclass(frozen=True)
 class Comparison:
     p_value: float
-    faster: str | None  # "a", "b", or None when the samples solve alike or neither solved
+    ahead: str | None  # the sample that solved more than expected were both alike (None: alike, or no solves)
     min_p: float  # min_attainable_p of the sample sizes
+    significant: bool  # p < alpha (only possible when min_p < alpha)
     verdict: str
+
+    @property
+    def faster(self) -> str | None:
+        """The faster sample's name where the difference is significant, else None."""
+        return self.ahead if self.significant else None
 
 
 def compare_samples(a: Sample, b: Sample, name_a: str = "a", name_b: str = "b", alpha: float = ALPHA) -> Comparison:
     """Log-rank comparison of two samples with a verdict in words: which solves faster and whether
     the difference is significant at ``alpha``, or that the samples are too small to tell."""
     p, excess = logrank(a, b)
-    faster = None if a.k + b.k == 0 or excess == 0 else ("a" if excess > 0 else "b")
-    name = {"a": name_a, "b": name_b}.get(faster or "")
+    ahead = None if a.k + b.k == 0 or excess == 0 else (name_a if excess > 0 else name_b)
     min_p = min_attainable_p(a.n, b.n)
+    significant = a.k + b.k > 0 and p < alpha
     if a.k + b.k == 0:
         verdict = "neither solved"
     elif min_p > alpha:
         verdict = f"too few runs to tell ({a.n} vs {b.n}: even complete separation gives p = {min_p:.3g})"
-    elif p < alpha:
-        verdict = f"{name} faster (p = {p:.3g})"
+    elif significant:
+        verdict = f"{ahead} faster (p = {p:.3g})"
     else:
         verdict = f"no difference shown (p = {p:.3g})"
-    return Comparison(p, name, min_p, verdict)
+    return Comparison(p, ahead, min_p, significant, verdict)

@@ -168,7 +168,8 @@ def pairs(runs: pd.DataFrame) -> pd.DataFrame:
                 for unit in ("iterations", "minutes"):
                     sa, sb = solve_sample(ga, unit), solve_sample(gb, unit)
                     result = compare_samples(sa, sb, a, b) if sa.n and sb.n else None
-                    row.update({f"p_{unit}": result and result.p_value, f"faster_{unit}": result and result.faster,
+                    row.update({f"p_{unit}": result and result.p_value,
+                                f"faster_{unit}": result and result.faster,  # only where significant
                                 f"verdict_{unit}": result.verdict if result else "no usable runs"})
                 rows.append(row)
     columns = ["task", "model_a", "model_b", "solved_a", "solved_b"] + [
