@@ -13,7 +13,8 @@ Slot memories that store one row per presented step cannot hold inputs longer th
 runs are still evaluated, and the rows say so: ``presentation_steps`` against ``memory_slots``
 (``memory_holds`` = no).
 
-Rows go to ``OUT/generalization.csv`` (columns in GENERALIZATION_COLUMNS).
+Rows go to ``OUT/generalization.csv`` (columns in GENERALIZATION_COLUMNS, also written to
+``OUT/GENERALIZATION_COLUMNS.md``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from models import RecurrentModel
 from tasks.base import Batch, Task
 
 FILENAME = "generalization.csv"
+COLUMNS_FILE = "GENERALIZATION_COLUMNS.md"
 SCALES = (1, 2, 4)  # multiples of the training maximum
 SEQUENCES = 32  # evaluated sequences per setting (one batch)
 EVAL_SEED = 14_000  # base of each setting's own seed (crc32 of its name added): fixed data, not the run's
@@ -99,10 +101,14 @@ def evaluate(model: RecurrentModel, task: Task, task_name: str, scales=SCALES, s
 
 
 def append_rows(out_dir: Path, rows: list[dict[str, Any]]) -> None:
-    """Append to OUT/generalization.csv under the results store's file lock (header once)."""
+    """Append to OUT/generalization.csv under the results store's file lock (header once), with
+    OUT/GENERALIZATION_COLUMNS.md saying what each column means."""
     from bench.results import ResultsStore
 
-    ResultsStore._append(Path(out_dir) / FILENAME, GENERALIZATION_COLUMNS, rows)  # the store's locked append
+    out_dir = Path(out_dir)
+    lines = [f"# Columns of {FILENAME}", "", "| column | meaning |", "| --- | --- |"]
+    (out_dir / COLUMNS_FILE).write_text("\n".join(lines + [f"| {c} | {d} |" for c, d in GENERALIZATION_COLUMNS.items()]) + "\n")
+    ResultsStore._append(out_dir / FILENAME, GENERALIZATION_COLUMNS, rows)  # the store's locked append
 
 
 def evaluate_run(model: RecurrentModel, task: Task, out_dir: Path, run: dict[str, Any]) -> list[dict[str, Any]]:

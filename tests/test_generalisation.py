@@ -108,6 +108,7 @@ def test_evaluate_run_writes_the_csv_and_says_when_memory_cannot_hold_the_input(
     evaluate_run(PerfectCopier(bits=4, memory_slots=10), task, tmp_path, run)
     table = pd.read_csv(tmp_path / FILENAME)
     assert list(table.columns) == list(GENERALIZATION_COLUMNS)
+    assert "| memory_holds |" in (tmp_path / "GENERALIZATION_COLUMNS.md").read_text()
     assert len(table) == 6 and (table.run_id == "r1").all() and (table.seed == 3).all()
     holds = table.drop_duplicates("setting").set_index("setting").memory_holds
     assert holds.to_dict() == {"length=5": "yes", "length=10": "no", "length=20": "no"}  # 12 and 22 steps > 10 slots
