@@ -35,8 +35,11 @@ def test_unsolved_and_diverged_runs_are_censored_at_the_budget():
 
 def test_a_row_without_its_figure_is_left_out_of_the_sample():
     runs = fast_and_slow()
-    runs.loc[0, "iterations_to_solve"] = None  # a solved row missing its iteration (malformed)
+    runs.loc[0, "iterations_to_solve"] = None  # a solved row missing its iteration (truncated)
+    runs["time_to_solve_s"] = runs.time_to_solve_s.astype(object)
+    runs.loc[1, "time_to_solve_s"] = "garbage"  # malformed
     assert solve_sample(runs.query("model == 'ntm'"), "iterations").n == 2
+    assert solve_sample(runs.query("model == 'ntm'"), "minutes").n == 2
 
 
 def test_summary_statistics_columns():

@@ -9,6 +9,7 @@ taken at its pace (train_time_s x budget / iterations run)."""
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -52,16 +53,19 @@ def _mean_spread(values: pd.Series) -> tuple[float | None, float | None]:
 def solve_sample(group: pd.DataFrame, unit: str) -> Sample:
     """The runs of one cell as a censored sample in ``unit`` ("iterations", in thousands, or "minutes").
     Rows whose figure is missing (a malformed or truncated row) are left out."""
+    def number(column: str) -> pd.Series:  # a malformed value reads as missing
+        return pd.to_numeric(group[column], errors="coerce") if column in group else pd.Series(math.nan, group.index)
+
     solved = group.status == "solved"
-    budget = group.iterations_budget.astype(float)
+    budget = number("iterations_budget")
     if unit == "iterations":
-        durations = group.iterations_to_solve.astype(float).where(solved, budget) / THOUSAND
+        durations = number("iterations_to_solve").where(solved, budget) / THOUSAND
     else:
-        run = group.iterations_run.astype(float) if "iterations_run" in group else budget
-        pace = group.train_time_s.astype(float) / run  # seconds per iteration
-        censored = group.train_time_s.astype(float).where(group.status != "diverged", pace * budget)
-        durations = group.time_to_solve_s.astype(float).where(solved, censored) / SECONDS_PER_MINUTE
-    usable = durations.notna() & durations.map(lambda d: pd.notna(d) and d >= 0 and d != float("inf"))
+        run = number("iterations_run").fillna(budget)
+        pace = number("train_time_s") / run  # seconds per iteration
+        censored = number("train_time_s").where(group.status != "diverged", pace * budget)
+        durations = number("time_to_solve_s").where(solved, censored) / SECONDS_PER_MINUTE
+    usable = durations.map(lambda d: math.isfinite(d) and d >= 0)
     return Sample.of(durations[usable].tolist(), solved[usable].tolist())
 
 
