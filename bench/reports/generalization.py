@@ -64,7 +64,7 @@ def generalization(inputs: list[Path], out: Path, console: Console) -> list[Path
         "setting": summary.parameter + "=" + summary.parameter_value.astype(str),
         "x train max": summary.scale.map(lambda s: f"{s:g}x"),
         "runs (solved)": summary.runs.astype(str) + " (" + summary.solved.astype(str) + ")",
-        "BCE per bit": [_cell(r, BCE, ".3f") for _, r in summary.iterrows()],
+        "BCE per bit": [_cell(r, BCE, ".3g") for _, r in summary.iterrows()],
         "bit errors per sequence": [_cell(r, BIT_ERRORS, ".1f") for _, r in summary.iterrows()],
         "steps / slots": [f"{r.presentation_steps} / {r.memory_slots}" if r.memory_slots else f"{r.presentation_steps} / -"
                           for _, r in summary.iterrows()],
