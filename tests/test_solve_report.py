@@ -52,6 +52,8 @@ def test_summary_statistics_columns():
     cells = wide(summarise(fast_and_slow())).set_index("model")["copy (ours)"]
     assert cells["ntm"].startswith("3/3 solved [44%-100%], median 6.0k [6.0k, ")
     assert cells["armin"] == "1/3 solved [6%-79%], median not reached (> 30k)"
+    half = wide(summarise(fast_and_slow().query("seed != 2"))).set_index("model")["copy (ours)"]["armin"]
+    assert half == "1/2 solved [9%-91%], median 20.0k [20.0k, ∞]† / 15 min"  # half solved: the median is reached
 
 
 def test_pairs_table_says_which_is_faster_or_that_it_cannot_tell():

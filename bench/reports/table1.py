@@ -135,8 +135,8 @@ def cell(value, spread, minutes, outcome) -> str:
     return f"{figure} / {minutes:.0f} min" if minutes is not None and not pd.isna(minutes) else figure
 
 
-def _bound(value: float, fmt: str) -> str:
-    return "∞" if value == float("inf") else format(value, fmt)
+def _bound(value: float) -> str:
+    return "∞" if value == float("inf") else f"{value:.1f}k"
 
 
 def stats_cell(r) -> str:
@@ -151,7 +151,7 @@ def stats_cell(r) -> str:
     if r.median_k == float("inf"):
         median = f"median not reached (> {r.budget_k:g}k)"
     else:
-        median = f"median {r.median_k:.1f}k [{_bound(r.median_k_low, '.1f')}k, {_bound(r.median_k_high, '.1f')}k]{mark}"
+        median = f"median {r.median_k:.1f}k [{_bound(r.median_k_low)}, {_bound(r.median_k_high)}]{mark}"
     minutes = "" if pd.isna(r.median_minutes) or r.median_minutes == float("inf") else f" / {r.median_minutes:.0f} min"
     return f"{solved}, {median}{minutes}"
 
