@@ -43,7 +43,7 @@ import tasks
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "benchmarks.yaml"  # package data: found installed too
 SCOPES = ("model", "task", "train")  # prefixes of --set KEY=VALUE
 # training options that do not change what a run learns (left out of the spec fingerprint)
-RUN_LOCATION_OPTIONS = ("device", "threads", "inference_batches", "output_dir", "checkpoint_every")
+RUN_LOCATION_OPTIONS = ("device", "threads", "inference_batches", "output_dir", "checkpoint_every", "generalization")
 # training options added after results were recorded: in the fingerprint only when set away from
 # these defaults, so the fingerprints of earlier runs (and --resume on their folders) stay valid
 LATER_OPTION_DEFAULTS = {"divergence_factor": 100.0, "divergence_patience": 3}
@@ -208,6 +208,7 @@ class TrainConfig:
     checkpoint_every: Count = 1000  # iterations between checkpoints; 0: none (stream: at the end of each epoch only)
     divergence_factor: PositiveNumber = 100.0  # diverged: validation loss above this x the untrained model's (divergence.py) ...
     divergence_patience: Count = 3  # ... for this many validations in a row; 0: only NaN/inf losses count
+    generalization: StrictBool = False  # after training, evaluate on 1x/2x/4x the training sizes -> OUT/generalization.csv
 
     OPTIMIZERS = typing.get_args(Optimizer)
     DTYPES = typing.get_args(Dtype)

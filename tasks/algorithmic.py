@@ -15,12 +15,17 @@ sequences of one batch share the sampled length (one draw per batch), so nothing
   n-grams       b_1 .. b_T -> b_2 .. b_{T+1}        (every step predicts the next bit)
 
 All randomness comes from the ``generator`` argument: the same seed gives the same batch.
+
+Generalisation (NTM paper, figures 4 and 7): ``generalization_settings(scale)`` gives tasks that make
+only instances ``scale`` times the training maximum in the size that tests it (copy: length; repeat
+copy: length, and separately the number of repeats; recall: items; priority sort: inputs), with the
+training encoding unchanged (repeat copy keeps dividing R by the training max_repeats).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -61,6 +66,25 @@ def _answer_batch(presentation: torch.Tensor, answer: torch.Tensor) -> Batch:
     targets = torch.cat([answer.new_zeros(t_p, batch_size, output_size), answer])  # (T, B, O)
     mask = torch.cat([torch.zeros(t_p, batch_size), torch.ones(t_a, batch_size)])  # (T, B)
     return Batch(inputs, targets, mask)
+
+
+@dataclass(frozen=True)
+class GeneralizationSetting:
+    """Instances beyond the training distribution: ``task`` makes only instances with ``parameter`` =
+    ``value``, ``scale`` times its training maximum."""
+
+    parameter: str  # which size grew: "length", "repeats", "items", "inputs"
+    value: int  # its value in these instances
+    scale: float  # value / the training maximum
+    task: Task
+
+    @property
+    def name(self) -> str:
+        return f"{self.parameter}={self.value}"
+
+
+def _scaled(maximum: int, scale: float) -> int:
+    return max(1, round(maximum * scale))
 
 
 class _BitTask(Task):
@@ -110,6 +134,12 @@ class CopyTask(_BitTask):
     def max_batch(self, batch_size: int) -> Batch:
         return self.make(batch_size, self.config.max_length, torch.Generator().manual_seed(0))
 
+    def generalization_settings(self, scale: float) -> list[GeneralizationSetting]:
+        """Copies of exactly ``scale`` x max_length vectors."""
+        length = _scaled(self.config.max_length, scale)
+        fixed = CopyTask(replace(self.config, min_length=length, max_length=length))
+        return [GeneralizationSetting("length", length, scale, fixed)]
+
     def make(self, batch_size: int, length: int, generator: torch.Generator) -> Batch:
         bits = self.config.bits
         start, end = bits, bits + 1  # flag channels
@@ -131,12 +161,18 @@ class RepeatCopyConfig(TaskConfig):
     min_length: int = 1  # L drawn uniformly from [min_length, max_length] once per batch
     max_length: int = 10
     min_repeats: int = 1  # R drawn uniformly from [min_repeats, max_repeats] once per batch
-    max_repeats: int = 10  # also the normaliser of the repeat-count input (R / max_repeats)
+    max_repeats: int = 10  # also the normaliser of the repeat-count input (R / max_repeats) ...
+    repeat_normaliser: int = 0  # ... unless this is set: R / repeat_normaliser (generalisation keeps the training one)
 
     def validate(self) -> None:
         _require(self.bits >= 1, f"repeat_copy: bits must be >= 1, got {self.bits}")
         _check_range("repeat_copy", "length", self.min_length, self.max_length, minimum=1)
         _check_range("repeat_copy", "repeats", self.min_repeats, self.max_repeats, minimum=1)
+        _require(self.repeat_normaliser >= 0, f"repeat_copy: repeat_normaliser must be >= 0, got {self.repeat_normaliser}")
+
+    @property
+    def normaliser(self) -> int:
+        return self.repeat_normaliser or self.max_repeats
 
 
 @register_task("repeat_copy")
@@ -158,6 +194,19 @@ class RepeatCopyTask(_BitTask):
         c = self.config
         return self.make(batch_size, c.max_length, c.max_repeats, torch.Generator().manual_seed(0))
 
+    def generalization_settings(self, scale: float) -> list[GeneralizationSetting]:
+        """Two settings: ``scale`` x max_length at max_repeats, and ``scale`` x max_repeats at max_length
+        (the NTM paper's figure 7), the repeat-count input still divided by the training normaliser."""
+        c = self.config
+        length, repeats = _scaled(c.max_length, scale), _scaled(c.max_repeats, scale)
+
+        def fixed(length: int, repeats: int) -> RepeatCopyTask:
+            return RepeatCopyTask(replace(c, min_length=length, max_length=length, min_repeats=repeats,
+                                          max_repeats=repeats, repeat_normaliser=c.normaliser))
+
+        return [GeneralizationSetting("length", length, scale, fixed(length, c.max_repeats)),
+                GeneralizationSetting("repeats", repeats, scale, fixed(c.max_length, repeats))]
+
     def make(self, batch_size: int, length: int, repeats: int, generator: torch.Generator) -> Batch:
         bits = self.config.bits
         start, count = bits, bits + 1  # input flag channels
@@ -166,7 +215,7 @@ class RepeatCopyTask(_BitTask):
         presentation = torch.zeros(length + 2, batch_size, self.input_size)  # (L+2, B, I)
         presentation[0, :, start] = 1.0
         presentation[1 : length + 1, :, :bits] = x
-        presentation[length + 1, :, count] = repeats / self.config.max_repeats
+        presentation[length + 1, :, count] = repeats / self.config.normaliser
         answer = torch.zeros(length * repeats + 1, batch_size, self.output_size)  # (L*R+1, B, O)
         answer[: length * repeats, :, :bits] = x.repeat(repeats, 1, 1)
         answer[length * repeats, :, end] = 1.0
@@ -211,6 +260,12 @@ class AssociativeRecallTask(_BitTask):
 
     def max_batch(self, batch_size: int) -> Batch:
         return self.make(batch_size, self.config.max_items, torch.Generator().manual_seed(0))
+
+    def generalization_settings(self, scale: float) -> list[GeneralizationSetting]:
+        """Exactly ``scale`` x max_items items before the query."""
+        items = max(_scaled(self.config.max_items, scale), 2)
+        fixed = AssociativeRecallTask(replace(self.config, min_items=items, max_items=items))
+        return [GeneralizationSetting("items", items, scale, fixed)]
 
     def distinct_items(self, batch_size: int, n: int, generator: torch.Generator) -> torch.Tensor:
         """(B, n, k * bits) random items, all different within each sequence: an item equal to an
@@ -283,6 +338,12 @@ class PrioritySortTask(_BitTask):
 
     config_class = PrioritySortConfig
     extra_inputs = 1  # priority
+
+    def generalization_settings(self, scale: float) -> list[GeneralizationSetting]:
+        """``scale`` x num_inputs inputs; the answer stays the num_outputs highest (the same length)."""
+        inputs = max(_scaled(self.config.num_inputs, scale), self.config.num_outputs)
+        fixed = PrioritySortTask(replace(self.config, num_inputs=inputs))
+        return [GeneralizationSetting("inputs", inputs, scale, fixed)]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         bits, n, k = self.config.bits, self.config.num_inputs, self.config.num_outputs

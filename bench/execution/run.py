@@ -136,7 +136,7 @@ def execute(job: RunJob, emit: Emit | None = None, train_loop: TrainLoop | None 
     row = {**base_row(job), **environment(device)}
     try:
         with run_lock(job.out_dir, spec.spec_hash):
-            row.update(_train_and_measure(spec, device, log, emit, train_loop))
+            row.update(_train_and_measure(job, device, log, emit, train_loop))
     except LockHeld as held:
         row.update(status="error", error=f"refused: this run is being trained by another process ({held})")
     except StoreError:
@@ -149,9 +149,9 @@ def execute(job: RunJob, emit: Emit | None = None, train_loop: TrainLoop | None 
     return row
 
 
-def _train_and_measure(spec: RunSpec, device: torch.device, log: RunLog, emit: Emit,
+def _train_and_measure(job: RunJob, device: torch.device, log: RunLog, emit: Emit,
                        train_loop: TrainLoop | None) -> dict[str, Any]:
-    cfg = spec.train
+    spec, cfg = job.spec, job.spec.train
     torch.manual_seed(spec.seed)
     task = build_task(spec.task_class, **spec.task_options)
     model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[cfg.dtype])
@@ -174,6 +174,11 @@ def _train_and_measure(spec: RunSpec, device: torch.device, log: RunLog, emit: E
     row.update(outcome.extra)
     row["infer_steps_per_s"], row["infer_path"] = inference_throughput(model, task, cfg.batch_size, cfg.inference_batches)
     row.update(memory.result())
+    if cfg.generalization:  # after every measurement of the run, so it changes none of them
+        from bench.generalisation import evaluate_run
+
+        run = {"run_id": job.run_id, "model": spec.model, "task": spec.task, "seed": spec.seed}
+        emit("generalization", evaluate_run(model, task, run))  # the sweep writes OUT/generalization.csv
     return row
 
 

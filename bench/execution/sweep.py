@@ -18,8 +18,10 @@ from bench.config import RunSpec
 from bench.execution.executor import Event, Executor, InlineExecutor
 from bench.execution.run import make_job
 from bench.store import ResultsStore
+from bench.generalisation import write_rows as write_generalization_rows
 
-# on_event(kind, spec, *data): ("start",), ("progress", iteration, loss), ("validation", ValidationPoint), ("done", row)
+# on_event(kind, spec, *data): ("start",), ("progress", iteration, loss), ("validation", ValidationPoint),
+# ("generalization", rows), ("done", row)
 OnEvent = Callable[..., None]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -76,6 +78,8 @@ def run_sweep(specs: list[RunSpec], store: ResultsStore, executor: Executor,
             point = event.data[0]
             store.append_curve([{"run_id": job.run_id, "model": spec.model, "task": spec.task, "seed": spec.seed,
                                  **vars(point)}])
+        elif event.kind == "generalization":
+            write_generalization_rows(store.out_dir, event.data[0])
         elif event.kind == "done":
             store.append_run(event.data[0])
             rows[event.index] = event.data[0]

@@ -20,7 +20,7 @@ USED_OPTIONS: dict[str, frozenset[str]] = {}
 
 # read by the runner for every loop (device and dtype of the model, threads, the inference timing,
 # and solved_window for the final_val_loss column)
-RUNNER_OPTIONS = frozenset({"device", "dtype", "threads", "inference_batches", "solved_window"})
+RUNNER_OPTIONS = frozenset({"device", "dtype", "threads", "inference_batches", "solved_window", "generalization"})
 
 # read by both loops: the shared step (bench/training/step.py), checkpoints and the divergence rule
 COMMON_OPTIONS = frozenset({
