@@ -1,1 +1,1 @@
-"""mannbench: the harness (CLI, config, runner, trainer, profiler, results store)."""
+"""mannbench: the harness (CLI, configuration, execution, training loops, measurements, results store, reports, plots)."""

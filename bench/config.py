@@ -555,8 +555,3 @@ def merge_overrides(base: dict[str, dict[str, Any]], extra: dict[str, dict[str, 
     """Scope-wise deep merge; ``extra`` wins."""
     return {scope: deep_merge(base.get(scope, {}), extra.get(scope, {})) for scope in SCOPES}
 
-
-# Old private names, still imported by bench/profiling.py (switch it to the public ones above).
-_preset = resolve_preset
-_deep_merge = deep_merge
-_check_model = check_model

@@ -57,7 +57,7 @@ from torch import nn
 from bench.config import RunSpec, TrainConfig
 from bench.execution.executor import Event, EmitEvent, Executor
 from bench.execution.run import RunJob, execute
-from bench.profiler import synchronize
+from bench.run_metrics import synchronize
 from bench.status import DIVERGED, SOLVED, UNSOLVED
 from bench.training import DTYPES, TrainOutcome, ValidationPoint, make_optimizer
 from bench.training.divergence import DivergenceRule

@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from bench.profiler import PeakMemory
-from bench.profiling import CharStreamConfig, StepRunner, SyntheticCharStream, time_interleaved
+from bench.run_metrics import PeakMemory
+from bench.profile_engine import CharStreamConfig, StepRunner, SyntheticCharStream, time_interleaved
 from models import build_model
 
 OVERHEAD_LIMIT = 0.03

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from bench.config import expand_runs, load_config, suite
-from bench.profiling import MODES, StepRunner
+from bench.profile_engine import MODES, StepRunner
 from bench.training import make_optimizer
 from models import build_model
 from tasks import build_task

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from bench.config import expand_runs, load_config
-from bench.profiling import time_interleaved
+from bench.profile_engine import time_interleaved
 from bench.training import make_optimizer
 from bench.vectorized import SeedFreezer, SeedStreams, group_step
 from models import build_model

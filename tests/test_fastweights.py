@@ -11,7 +11,7 @@ import torch
 
 from bench.cli import main
 from bench.config import SCOPES, load_config
-from bench.profiling import build_request, run_profile
+from bench.profile_engine import build_request, run_profile
 from models import build_model, detach_state
 from models.learned_assoc import READING
 from models.memory import associative_read, associative_write, settle

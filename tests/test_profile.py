@@ -1,4 +1,4 @@
-"""The profile engine (bench/profiling.py), `bench profile`, `bench plot figure3` and `bench report table4`:
+"""The profile engine (bench/profile_engine.py), `bench profile`, `bench plot figure3` and `bench report table4`:
 the workload's semantics, hand-computed memory figures, the repeatable saved-bytes figure, the paths
 recorded, and the CSV, plot and report on tiny sizes. Timing itself is measured in benchmarks/."""
 
@@ -9,7 +9,7 @@ import yaml
 
 from bench.cli import main
 from bench.config import DEFAULT_CONFIG_PATH, SCOPES, load_config
-from bench.profiling import (
+from bench.profile_engine import (
     COLUMNS_FILE,
     PROFILE_COLUMNS,
     CharStreamConfig,

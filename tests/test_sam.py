@@ -255,7 +255,7 @@ def test_journal_restores_each_step_in_backward_and_the_final_memory_after():
 def test_sparse_training_memory_does_not_grow_with_n():
     """Bytes autograd saves for a segment: the same at N = 64 and 4,096 for the sparse version, growing
     with N for the dense one (which keeps a copy of M per step)."""
-    from bench.profiler import saved_bytes
+    from bench.run_metrics import saved_bytes
 
     def saved(ops, N):
         torch.manual_seed(0)

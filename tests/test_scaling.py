@@ -7,7 +7,7 @@ import torch
 
 from bench.cli import main
 from bench.config import SCOPES, ConfigError, load_config
-from bench.profiling import GIB, build_request, extrapolate, run_profile, skip_reason
+from bench.profile_engine import GIB, build_request, extrapolate, run_profile, skip_reason
 
 CONFIG = load_config()
 NO_OVERRIDES = {scope: {} for scope in SCOPES}

@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.config import ConfigError
-from bench.profiling import REFERENCE_MODEL
+from bench.profile_engine import REFERENCE_MODEL
 
 NAME = "compare"
 HELP = "compare a profile with a baseline; exit 1 on slowdowns or memory growth beyond the limits"
@@ -82,7 +82,7 @@ def _row_name(row: dict) -> str:
 def comparable_rows(df: pd.DataFrame, side: str, reference: str, speed: str, raw_speeds: bool) -> pd.DataFrame:
     """The latest row per (model, setup, mode) of one side, with ``speed_ratio``; ConfigError (exit 2)
     when there is nothing to compare or a value the comparison needs is missing or not finite."""
-    from bench.profiling import ROW_KEY, latest, with_speed_ratios
+    from bench.profile_engine import ROW_KEY, latest, with_speed_ratios
 
     missing = [c for c in ("timestamp", MEMORY_COLUMN, speed) if c not in df.columns]
     if missing:
@@ -122,7 +122,7 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, max_slowdown: float, 
     both memory figures, the change, and a verdict. Speeds are ratios to ``reference`` in the same
     run, or raw chars/s with ``raw_speeds`` (same machine only). ConfigError on anything that would let
     the gate pass without comparing (see comparable_rows)."""
-    from bench.profiling import ROW_KEY
+    from bench.profile_engine import ROW_KEY
 
     for option, limit in (("--max-slowdown", max_slowdown), ("--max-memory-growth", max_memory_growth)):
         if not (math.isfinite(limit) and limit >= 0):
@@ -173,7 +173,7 @@ def result_table(result: pd.DataFrame, max_slowdown: float, max_memory_growth: f
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    from bench.profiling import read_profiles
+    from bench.profile_engine import read_profiles
 
     baseline, current = read_profiles([args.baseline]), read_profiles([args.current])
     result = compare(baseline, current, args.max_slowdown, args.max_memory_growth, args.reference,

@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def summary_table(rows: list[dict]) -> Table:
     import pandas as pd
 
-    from bench.profiling import with_speed_ratios
+    from bench.profile_engine import with_speed_ratios
 
     df = with_speed_ratios(pd.DataFrame(rows))
     table = Table(title="bench profile (chars/s = time steps x batch per second, median)")
@@ -84,7 +84,7 @@ def summary_table(rows: list[dict]) -> Table:
 def main(args: argparse.Namespace, console: Console) -> int:
     import torch
 
-    from bench.profiling import DEFAULT_PROFILE, SCALING_PROFILE, ProfileStore, build_request, run_profile
+    from bench.profile_engine import DEFAULT_PROFILE, SCALING_PROFILE, ProfileStore, build_request, run_profile
 
     config = load_config(args.config)
     overrides = parse_overrides(args.options)

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 
 from bench.config import RunSpec
-from bench.profiler import PeakMemory, inference_throughput, saved_tensor_bytes
+from bench.run_metrics import PeakMemory, inference_throughput, saved_tensor_bytes
 from bench.store import LockHeld, StoreError, environment, run_lock, utc_now
 from bench.training import DTYPES, TRAINERS, TrainOutcome, ValidationPoint
 from models import build_model

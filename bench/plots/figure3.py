@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.config import ConfigError
 from bench.plots import register_plot, save
-from bench.profiling import MODES, latest, read_profiles
+from bench.profile_engine import MODES, latest, read_profiles
 
 GRID_SETUP = r"^h\d+-T\d+-B\d+$"  # grid points (named setups such as Table 4's are left out)
 PANEL_TITLES = {"train": "(a) training", "infer": "(b) inference"}

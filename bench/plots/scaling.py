@@ -13,7 +13,7 @@ import pandas as pd
 from bench.config import ConfigError
 from bench.plots import register_plot, save
 from bench.plots.figure3 import memory_measure
-from bench.profiling import MODES, latest, read_profiles
+from bench.profile_engine import MODES, latest, read_profiles
 
 SCALING_SETUP = r"^h\d+-T\d+-B\d+-N\d+$"  # setups of a --slots grid
 PANEL_TITLES = {"train": "training (forward + backward + update)", "infer": "inference (forward)"}

@@ -9,7 +9,7 @@ import pandas as pd
 from rich.table import Table
 
 from bench.config import ConfigError
-from bench.profiling import latest, read_profiles
+from bench.profile_engine import latest, read_profiles
 from bench.reports import paper_table, register_report, write_table
 
 PAPER_TABLE = "paper_table4_setups"

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import torch
 
-from bench.profiler import synchronize
+from bench.run_metrics import synchronize
 from models.base import RecurrentModel, State
 from tasks.base import Batch
 

@@ -45,7 +45,7 @@ from typing import Any, Callable
 import torch
 
 from bench.config import TrainConfig
-from bench.profiler import PeakMemory
+from bench.run_metrics import PeakMemory
 from bench.store import append_rows
 from bench.status import UNSOLVED
 from bench.training.checkpoint import CheckpointFile, rng_state, run_name, set_rng_state

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from bench.config import TrainConfig
-from bench.profiler import inference_throughput, saved_tensor_bytes
+from bench.run_metrics import inference_throughput, saved_tensor_bytes
 from bench.training.episodic import train
 from models import build_model
 from tasks import build_task

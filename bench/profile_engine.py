@@ -43,8 +43,8 @@ import psutil
 import torch
 import torch.nn.functional as F
 
-from bench.config import ConfigError, TrainConfig, _check_model, _deep_merge, _preset, split_names
-from bench.profiler import PeakMemory, saved_tensor_bytes, synchronize
+from bench.config import ConfigError, TrainConfig, check_model, deep_merge, resolve_preset, split_names
+from bench.run_metrics import PeakMemory, saved_tensor_bytes, synchronize
 from bench.store import RUN_COLUMNS, append_rows, check_header, environment, utc_now
 from bench.training import DTYPES, make_optimizer
 from models import MODEL_REGISTRY, RecurrentModel, build_model, detach_state
@@ -320,7 +320,7 @@ def build_request(config: dict[str, Any], name: str, flags: dict[str, Any],
     warmup = _positive(options["warmup"], "--warmup (at least one step: peak memory is tracked over it)")
     if not isinstance(entry.get("model") or {}, dict):
         raise ConfigError(f"profile {name!r}: 'model' must be a mapping of model options")
-    model_overrides = {**(entry.get("model") or {}), **overrides["model"]}
+    model_overrides = deep_merge(entry.get("model") or {}, overrides["model"])
     if "setups" in entry:
         setups = _named_setups(name, entry["setups"], given)
     else:
@@ -334,9 +334,9 @@ def build_request(config: dict[str, Any], name: str, flags: dict[str, Any],
         _positive(setup.memory_slots, "--slots" if isinstance(options["memory_slots"], list) else
                   f"memory slots of {setup.name}")
         cls, model_options = _model_options(config, setup, model_overrides)
-        _check_model(setup.model, cls, model_options)
+        check_model(setup.model, cls, model_options)
         _check_fits(setup, model_options)
-    train = TrainConfig.from_dict(_deep_merge(config.get("training") or {}, overrides["train"]))
+    train = TrainConfig.from_dict(deep_merge(config.get("training") or {}, overrides["train"]))
     return ProfileRequest(name, setups, modes, repeats, warmup, model_overrides, train, *budgets)
 
 
@@ -412,7 +412,7 @@ def _model_options(config: dict[str, Any], setup: Setup, overrides: dict[str, An
     """(class, options) of the setup's model: the preset, the setup's hidden size, memory
     ``memory_slots`` x ``memory_width`` (0: d_h) for models whose preset has a memory, the stream's
     widths, then overrides."""
-    cls, options = _preset(config, "models", setup.model, MODEL_REGISTRY)
+    cls, options = resolve_preset(config, "models", setup.model, MODEL_REGISTRY)
     options["hidden_size"] = setup.hidden
     if options.get("memory_slots"):
         options.update(memory_slots=setup.memory_slots, memory_width=setup.memory_width or setup.hidden)
