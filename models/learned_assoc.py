@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from models.base import State, register_model
+from models.base import register_model
 from models.fastweights import FastWeights, FastWeightsConfig
 from models.layers import GateProjection
 from models.memory import associative_read, associative_write

@@ -83,7 +83,6 @@ from models.memory import (
     nearest_slots,
     oneplus,
     read_rows,
-    read_weighted,
     tape_gather,
     tape_start,
     tape_write,

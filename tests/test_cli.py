@@ -75,13 +75,6 @@ def bad_yaml(tmp_path):
     return ["--config", str(path)]
 
 
-def cli(argv: list[str], capsys) -> tuple[int, list[str]]:
-    """``bench ARGV`` in this process: (exit code, lines on stderr). argparse's errors exit via SystemExit."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err.strip().splitlines()
 
 
 def assert_one_line_error(code: int, lines: list[str], message: str) -> None:
@@ -123,7 +116,7 @@ def assert_one_line_error(code: int, lines: list[str], message: str) -> None:
         ("UNWRITABLE", "is not writable"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
+def test_bad_input_exits_2_with_one_line(cli, tmp_path, capsys, args, message):
     if args == "BAD_YAML":
         args = [*bad_yaml(tmp_path), "run", "-m", "armin", "-t", "copy"]
     elif args == "UNWRITABLE":
@@ -133,7 +126,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
     assert_one_line_error(*cli(args, capsys), message)
 
 
-def test_a_model_given_twice_runs_once_with_a_note(tmp_path, capsys):
+def test_a_model_given_twice_runs_once_with_a_note(cli, tmp_path, capsys):
     code, lines = cli(["run", "-m", "lstm,lstm", "-t", "copy,copy", "-n", "2", "--out", str(tmp_path), *TINY], capsys)
     assert code == 0, lines
     assert "bench: note: model 'lstm' given 2 times; it runs once" in lines
@@ -156,7 +149,7 @@ def error_rows(folder: Path) -> Path:
     ("", "no rows in runs.csv"),
     (",".join(RUN_COLUMNS) + "\n", "no rows in runs.csv of"),
 ])
-def test_report_on_results_without_a_finished_run_is_one_line(tmp_path, capsys, report, contents, message):
+def test_report_on_results_without_a_finished_run_is_one_line(cli, tmp_path, capsys, report, contents, message):
     folder = error_rows(tmp_path / "res")
     if contents is not None:
         (folder / "runs.csv").write_text(contents)
@@ -164,7 +157,7 @@ def test_report_on_results_without_a_finished_run_is_one_line(tmp_path, capsys, 
 
 
 @pytest.mark.parametrize("command", [["report", "table1"], ["plot", "figure2"]])
-def test_report_or_plot_out_pointing_at_a_file_is_one_line(tmp_path, capsys, command):
+def test_report_or_plot_out_pointing_at_a_file_is_one_line(cli, tmp_path, capsys, command):
     folder = error_rows(tmp_path / "res")
     blocker = tmp_path / "file.txt"
     blocker.write_text("")

@@ -14,6 +14,7 @@ job at a time, worker processes with --jobs > 1) and "ray" (a Ray cluster).
 from __future__ import annotations
 
 import signal
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -37,6 +38,25 @@ class Executor(ABC):
     @abstractmethod
     def run(self, jobs: list[RunJob], emit: EmitEvent) -> None:
         """Run every job (see the module docstring for the contract)."""
+
+
+PROGRESS_INTERVAL_S = 0.5  # how often a run in a worker process or a Ray task reports progress
+
+
+def throttled_emit(job: RunJob, send: Callable[[str, tuple], None]) -> Callable[..., None]:
+    """``emit(kind, *data)`` for a run executing away from the sweep: every event goes to ``send``,
+    except progress, which goes at most every PROGRESS_INTERVAL_S (and at the last iteration)."""
+    last = [0.0]
+
+    def emit(kind: str, *data: Any) -> None:
+        if kind == "progress":
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL_S and data[0] != job.spec.train.iterations:
+                return
+            last[0] = now
+        send(kind, data)
+
+    return emit
 
 
 def death_reason(exitcode: int | None) -> str:

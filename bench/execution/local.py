@@ -32,16 +32,14 @@ import threading
 import time
 from collections import deque
 from multiprocessing.connection import wait
-from typing import Any
 
-from bench.execution.executor import Event, EmitEvent, Executor, death_reason, lost_row
+from bench.execution.executor import Event, EmitEvent, Executor, death_reason, lost_row, throttled_emit
 from bench.execution.run import RunJob
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WATCHDOG_S = 0.5  # how often a worker checks that its parent is alive
 EXIT_ORPHANED = 70  # a worker whose parent is gone exits with this code
 POLL_S = 0.2  # the sweep's longest wait for an event
-PROGRESS_INTERVAL_S = 0.5  # how often a worker reports progress
 STOP_GRACE_S = 3.0  # after SIGTERM, how long a worker may take before SIGKILL
 SIGNAL_GRACE_S = 1.0  # a worker stopped by a signal that may be meant for the whole group: wait before recording
 GROUP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -93,16 +91,7 @@ def worker_main(conn, parent_pid: int) -> None:
         if job is None:
             return
         _output_to(job.log_path)
-        last = [0.0]
-
-        def emit(kind: str, *data: Any) -> None:
-            if kind == "progress":
-                now = time.monotonic()
-                if now - last[0] < PROGRESS_INTERVAL_S and data[0] != job.spec.train.iterations:
-                    return
-                last[0] = now
-            conn.send((kind, data))
-
+        emit = throttled_emit(job, lambda kind, data: conn.send((kind, data)))
         conn.send(("done", (execute(job, emit),)))
 
 

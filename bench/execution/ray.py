@@ -14,16 +14,14 @@ the same path for run logs and run locks (a shared file system), else each node 
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 from bench.config import ConfigError
-from bench.execution.executor import Event, EmitEvent, Executor, lost_row
+from bench.execution.executor import Event, EmitEvent, Executor, lost_row, throttled_emit
 from bench.execution.run import RunJob, error_row, log_tail
 
 INSTALL = "pip install -e '.[ray]'"
 POLL_S = 0.2  # the driver's longest wait for an event
-PROGRESS_INTERVAL_S = 0.5  # how often a task reports progress
 CPUS_PER_RUN = 1
 
 
@@ -32,17 +30,7 @@ def _run_job(job: RunJob, index: int, events) -> dict[str, Any]:
     from bench.execution.run import execute
 
     events.put((index, "start", ()))
-    last = [0.0]
-
-    def emit(kind: str, *data: Any) -> None:
-        if kind == "progress":
-            now = time.monotonic()
-            if now - last[0] < PROGRESS_INTERVAL_S and data[0] != job.spec.train.iterations:
-                return
-            last[0] = now
-        events.put((index, kind, data))
-
-    return execute(job, emit)
+    return execute(job, throttled_emit(job, lambda kind, data: events.put((index, kind, data))))
 
 
 class RayExecutor(Executor):

@@ -8,7 +8,6 @@ import copy
 import pytest
 import yaml
 
-from bench.cli import main
 from bench.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, suite
 
 DEFAULT = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
@@ -22,12 +21,6 @@ def write(tmp_path, change) -> str:
     return str(path)
 
 
-def cli(argv: list[str], capsys) -> tuple[int, list[str]]:
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err.strip().splitlines()
 
 
 def set_suite(name, entry):
@@ -51,7 +44,7 @@ def set_suite(name, entry):
      "suites.mine.train=[1]: must be a mapping of options"),
     (set_suite("mine", {"models": ["lstm"], "taks": ["copy"]}), "suites.mine.taks: no such option"),
 ])
-def test_malformed_file_is_one_line_exit_2(tmp_path, capsys, change, message):
+def test_malformed_file_is_one_line_exit_2(cli, tmp_path, capsys, change, message):
     path = write(tmp_path, change)
     out = tmp_path / "out"
     code, lines = cli(["--config", path, "run", "-m", "lstm", "-t", "copy", "-n", "1", "--out", str(out)], capsys)
@@ -60,7 +53,7 @@ def test_malformed_file_is_one_line_exit_2(tmp_path, capsys, change, message):
     assert not out.exists()
 
 
-def test_non_utf8_file_is_one_line(tmp_path, capsys):
+def test_non_utf8_file_is_one_line(cli, tmp_path, capsys):
     path = tmp_path / "latin1.yaml"
     path.write_bytes(DEFAULT_CONFIG_PATH.read_text().replace("# mannbench", "# mannbench caf\u00e9").encode("latin-1"))
     code, lines = cli(["--config", str(path), "list"], capsys)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
 from bench.config import (
     ConfigError,
     TrainConfig,
@@ -22,12 +21,6 @@ from bench.config import (
 CONFIG = load_config()
 
 
-def cli(argv: list[str], capsys) -> tuple[int, list[str]]:
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err.strip().splitlines()
 
 
 def specs(models: str, task: str, *options: str, seeds=(0,)):
@@ -68,7 +61,7 @@ COPY = ["run", "-m", "armin,lstm", "-t", "copy", "-n", "2"]
     (["-s", "train.optimizer=adam", "-s", "train.momentum=0.5"], "train.momentum=0.5 is not used by task 'copy' "
                                                                    "(episodic training loop, optimizer adam"),
 ])
-def test_bad_option_is_one_line_exit_2_and_no_run(tmp_path, capsys, extra, message):
+def test_bad_option_is_one_line_exit_2_and_no_run(cli, tmp_path, capsys, extra, message):
     out = tmp_path / "out"
     code, lines = cli([*COPY, "--out", str(out), *extra], capsys)
     assert code == 2 and len(lines) == 1, lines
