@@ -169,7 +169,8 @@ def _train_and_measure(job: RunJob, device: torch.device, log: RunLog, emit: Emi
         emit("validation", point)
 
     train = train_loop or TRAINERS[getattr(task, "trainer", "episodic")]
-    outcome = train(model, task, cfg, spec.seed, on_iteration, on_validation, fingerprint=spec.spec_hash)
+    outcome = train(model, task, cfg, spec.seed, on_iteration, on_validation, fingerprint=spec.spec_hash,
+                    on_epoch=lambda row: emit("epoch", row))  # the sweep writes OUT/epochs.csv
     row.update(_outcome_columns(outcome, cfg.solved_window))
     row.update(outcome.extra)
     row["infer_steps_per_s"], row["infer_path"] = inference_throughput(model, task, cfg.batch_size, cfg.inference_batches)

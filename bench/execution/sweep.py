@@ -17,11 +17,12 @@ from typing import Any, Callable, Iterator
 from bench.config import RunSpec
 from bench.execution.executor import Event, Executor, InlineExecutor
 from bench.execution.run import make_job
-from bench.store import ResultsStore
+from bench.store import ResultsStore, append_rows
+from bench.training.stream import EPOCH_COLUMNS, EPOCHS_FILE
 from bench.generalisation import write_rows as write_generalization_rows
 
 # on_event(kind, spec, *data): ("start",), ("progress", iteration, loss), ("validation", ValidationPoint),
-# ("generalization", rows), ("done", row)
+# ("epoch", row of epochs.csv), ("generalization", rows), ("done", row)
 OnEvent = Callable[..., None]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -78,6 +79,8 @@ def run_sweep(specs: list[RunSpec], store: ResultsStore, executor: Executor,
             point = event.data[0]
             store.append_curve([{"run_id": job.run_id, "model": spec.model, "task": spec.task, "seed": spec.seed,
                                  **vars(point)}])
+        elif event.kind == "epoch":
+            append_rows(store.out_dir / EPOCHS_FILE, EPOCH_COLUMNS, [event.data[0]])
         elif event.kind == "generalization":
             write_generalization_rows(store.out_dir, event.data[0])
         elif event.kind == "done":

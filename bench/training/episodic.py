@@ -86,6 +86,7 @@ def train(
     on_validation: Callable[[ValidationPoint], None] | None = None,
     *,
     fingerprint: str | None = None,
+    on_epoch: Callable[[dict], None] | None = None,  # noqa: ARG001 - no epochs here; every loop takes the same hooks
 ) -> TrainOutcome:
     """Train ``model`` on ``task`` until solved, diverged or the budget runs out. ``fingerprint``
     (the RunSpec's spec_hash) names the checkpoint; without it or ``cfg.output_dir`` none is written."""

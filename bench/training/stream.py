@@ -63,6 +63,7 @@ STREAM_OPTIONS = COMMON_OPTIONS | {
     "temperature_unit", "test_every_epoch",
 }
 
+EPOCHS_FILE = "epochs.csv"
 EPOCH_COLUMNS: dict[str, str] = {
     "run": "checkpoint name of the run (model class-task class-seed-fingerprint), as in runs.csv's checkpoint",
     "model_class": "registered model class",
@@ -144,22 +145,30 @@ def evaluate(model: RecurrentModel, task, split: str, batch_size: int) -> tuple[
 class RunFiles:
     """Checkpoints and the per-epoch log of one run under ``cfg.output_dir``."""
 
-    def __init__(self, out_dir: Path, name: str, fingerprint: str, identity: dict[str, Any]):
-        self.name, self.identity = name, identity
+    def __init__(self, out_dir: Path, name: str, fingerprint: str, identity: dict[str, Any],
+                 on_epoch: Callable[[dict[str, Any]], None] | None = None):
+        self.name, self.identity, self.on_epoch = name, identity, on_epoch
         self.last = CheckpointFile.in_folder(out_dir, name, "last", fingerprint)
         self.best = CheckpointFile.in_folder(out_dir, name, "best", fingerprint)
-        self.epochs = Path(out_dir) / "epochs.csv"
+        self.epochs = Path(out_dir) / EPOCHS_FILE
 
     @classmethod
-    def for_run(cls, model: RecurrentModel, task, cfg: TrainConfig, seed: int, fingerprint: str) -> "RunFiles":
+    def for_run(cls, model: RecurrentModel, task, cfg: TrainConfig, seed: int, fingerprint: str,
+                on_epoch: Callable[[dict[str, Any]], None] | None = None) -> "RunFiles":
         identity = {"model_class": model.registry_name, "task_class": task.registry_name, "seed": seed}
-        return cls(Path(cfg.output_dir), run_name(model, task, seed, fingerprint), fingerprint, identity)
+        return cls(Path(cfg.output_dir), run_name(model, task, seed, fingerprint), fingerprint, identity, on_epoch)
 
     def save_best(self, weights: dict[str, torch.Tensor], epoch: float, metric: float) -> None:
         self.best.save(model=weights, epoch=epoch, val_metric=metric)
 
     def log_epoch(self, row: dict[str, Any]) -> None:
-        append_rows(self.epochs, EPOCH_COLUMNS, [{"run": self.name, **self.identity, **row}])
+        """An epoch's row: to ``on_epoch`` (in a sweep, which alone writes the results folder), else
+        appended to OUT/epochs.csv here (the loop used on its own)."""
+        row = {"run": self.name, **self.identity, **row}
+        if self.on_epoch is not None:
+            self.on_epoch(row)
+        else:
+            append_rows(self.epochs, EPOCH_COLUMNS, [row])
 
 
 @dataclass
@@ -221,17 +230,19 @@ def train_stream(
     on_validation: Callable[[ValidationPoint], None] | None = None,
     *,
     fingerprint: str | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainOutcome:
     """Train ``model`` on an epoch-based ``task`` (see the module docstring); returns the outcome with
     the test metric of the best-validation weights in ``extra``. ``fingerprint`` (the RunSpec's
-    spec_hash) names the files; without it or ``cfg.output_dir`` none is written."""
+    spec_hash) names the files; without it or ``cfg.output_dir`` none is written. ``on_epoch(row)``
+    takes each epochs.csv row instead of this loop writing it (a sweep's one writer)."""
     start = time.perf_counter()
     p = next(model.parameters())
     device = p.device
     optimizer = make_optimizer(model, cfg)
     run = Session(model, optimizer, make_scheduler(optimizer, cfg, task.higher_is_better),
                   DivergenceRule.from_config(cfg))
-    files = RunFiles.for_run(model, task, cfg, seed, fingerprint) if cfg.output_dir and fingerprint else None
+    files = RunFiles.for_run(model, task, cfg, seed, fingerprint, on_epoch) if cfg.output_dir and fingerprint else None
     if files:
         last = files.last.load(device)
         if last is not None and not last["progress"]["finished"]:

@@ -44,9 +44,22 @@ def test_an_epoch_run_held_by_another_process_is_refused_and_touches_nothing(tmp
     assert "pid" in row["error"] and events == []
     assert not (out / "epochs.csv").exists()
     assert not (out / "checkpoints").exists() or not any((out / "checkpoints").iterdir())
-    row = execute(make_job(text_spec, out))  # the lock released: the run trains
+    events = []
+    row = execute(make_job(text_spec, out), lambda *e: events.append(e))  # the lock released: the run trains
     assert row["status"] == "unsolved" and row["epochs_run"] == 1
-    assert len(read_rows(out / "epochs.csv")) == 1
+    assert len([e for e in events if e[0] == "epoch"]) == 1  # its epoch row goes to the sweep ...
+    assert not (out / "epochs.csv").exists()  # ... which alone writes the results folder
+
+
+def test_the_sweep_writes_the_epoch_rows_of_its_runs(tmp_path, text_spec):
+    from bench.execution.executor import InlineExecutor
+    from bench.execution.sweep import run_sweep
+    from bench.store import ResultsStore
+
+    with ResultsStore(tmp_path / "out") as store:
+        [row] = run_sweep([text_spec], store, InlineExecutor())
+    epochs = read_rows(tmp_path / "out" / "epochs.csv")
+    assert row["epochs_run"] == 1 and len(epochs) == 1 and epochs[0]["seed"] == str(text_spec.seed)
 
 
 def test_an_error_row_keeps_the_first_line_and_its_log_the_whole_traceback(tmp_path, monkeypatch):
