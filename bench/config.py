@@ -228,6 +228,10 @@ class TrainConfig:
 
             if not torch.cuda.is_available():
                 raise ConfigError(f"device {self.device!r} asked for, but torch sees no CUDA device; use --device cpu")
+            index = int(self.device[5:]) if self.device.startswith("cuda:") else 0
+            if index >= torch.cuda.device_count():
+                raise ConfigError(f"device {self.device!r} asked for, but torch sees {torch.cuda.device_count()} "
+                                  f"CUDA device(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> "TrainConfig":
