@@ -108,7 +108,8 @@ def write_rows(out_dir: Path, rows: list[dict[str, Any]]) -> None:
 
     out_dir = Path(out_dir)
     lines = [f"# Columns of {FILENAME}", "", "| column | meaning |", "| --- | --- |"]
-    (out_dir / COLUMNS_FILE).write_text("\n".join(lines + [f"| {c} | {d} |" for c, d in GENERALIZATION_COLUMNS.items()]) + "\n")
+    if not (out_dir / COLUMNS_FILE).is_file():  # once per folder, not once per run
+        (out_dir / COLUMNS_FILE).write_text("\n".join(lines + [f"| {c} | {d} |" for c, d in GENERALIZATION_COLUMNS.items()]) + "\n")
     append_rows(out_dir / FILENAME, GENERALIZATION_COLUMNS, rows)
 
 

@@ -78,12 +78,19 @@ def group_key(spec: RunSpec) -> str:
                        spec.task_options, spec.train.to_dict()], sort_keys=True, default=str)
 
 
-def group_specs(specs: list[RunSpec]) -> list[list[RunSpec]]:
-    """The specs grouped by ``group_key``, in the order of first appearance."""
-    groups: dict[str, list[RunSpec]] = {}
-    for spec in specs:
-        groups.setdefault(group_key(spec), []).append(spec)
-    return list(groups.values())
+def seed_groups(specs: list[RunSpec]) -> tuple[list[list[int]], list[int]]:
+    """Positions of ``specs`` that train together (groups of one ``group_key``, more than one seed,
+    vectorizable), in the order of first appearance, and the positions of the others."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, spec in enumerate(specs):
+        groups[group_key(spec)].append(index)
+    together, alone = [], []
+    for group in groups.values():
+        if len(group) > 1 and vectorizable(specs[group[0]]):
+            together.append(group)
+        else:
+            alone.extend(group)
+    return together, sorted(alone)
 
 
 def vectorizable(spec: RunSpec) -> bool:
@@ -415,11 +422,7 @@ class SeedGroupExecutor(Executor):
         self.inner = inner
 
     def run(self, jobs: list[RunJob], emit: EmitEvent) -> None:
-        groups: dict[str, list[int]] = defaultdict(list)
-        for index, job in enumerate(jobs):
-            groups[group_key(job.spec)].append(index)
-        together = [g for g in groups.values() if len(g) > 1 and vectorizable(jobs[g[0]].spec)]
-        alone = sorted(i for g in groups.values() if g not in together for i in g)
+        together, alone = seed_groups([job.spec for job in jobs])
         if alone:
             self.inner.run([jobs[i] for i in alone], lambda e: emit(Event(alone[e.index], e.kind, e.data)))
         for group in together:
