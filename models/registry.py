@@ -73,6 +73,12 @@ class Registry(dict):
 
         return decorate
 
+    def get_or_error(self, name: str):
+        """The thing registered as ``name``; a KeyError listing the valid names otherwise."""
+        if name not in self:
+            raise KeyError(f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self))}")
+        return self[name]
+
     def make_config(self, name: str, **options: Any):
         """The config dataclass of class ``name`` from keyword options (unknown options are an error)."""
         if name not in self:
