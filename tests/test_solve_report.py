@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.reports.table1 import pairs, solve_sample, summarise, wide
+from bench.reports.table1 import code_base, pairs, preset_classes, solve_sample, summarise, variants, wide
 
 BUDGET = 30_000
 
 
-def run(model, seed, status, solved_at=None, minutes=10.0, iterations_run=BUDGET, task="copy"):
+def run(model, seed, status, solved_at=None, minutes=10.0, iterations_run=BUDGET, task="copy", **columns):
     return dict(run_id=f"{model}-{task}-{seed}", model=model, task=task, seed=seed, status=status,
                 iterations_budget=BUDGET, iterations_run=solved_at or iterations_run, iterations_to_solve=solved_at,
                 time_to_solve_s=minutes * 60 if solved_at else None, train_time_s=minutes * 60,
-                final_val_loss=0.005 if solved_at else 0.3, variant="paper", param_count=1000)
+                final_val_loss=0.005 if solved_at else 0.3, param_count=1000, **{"variant": "paper", **columns})
 
 
 def fast_and_slow():
@@ -89,3 +89,90 @@ def test_solve_curves_plot(tmp_path):
     for ext in ("png", "svg"):
         assert (tmp_path / "fig" / f"solve_curves.{ext}").stat().st_size > 1000
     assert (tmp_path / "fig" / "solve_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --- table1_variants: paper variant, code variant and Table 1 side by side -------------------------------------
+
+CODE = "code:head_input=c_normalized,separate_erase=False"
+
+
+def both_variants():
+    """NTM solves copy in both variants, the code variant later; LSTM on priority sort with the paper's targets and
+    with the code's (priority_sort-code); DNC only as coded."""
+    return pd.DataFrame([run("ntm", s, "solved", 6000 + 100 * s, 4) for s in range(3)]
+                        + [run("ntm-code", s, "solved", 20_000 + 100 * s, 12, variant=CODE) for s in range(3)]
+                        + [run("lstm", 0, "solved", 37_000, 30, task="priority_sort"),
+                           run("lstm", 0, "unsolved", task="priority_sort-code"),
+                           run("dnc-code", 0, "unsolved", variant="code:cosine_over_width=True")])
+
+
+def test_code_presets_pair_with_their_base_by_name_and_class():
+    classes = preset_classes(pd.DataFrame(), "models", "model", "model_class")  # benchmarks.yaml's presets
+    assert code_base("dnc-code", classes) == "dnc" and code_base("armin-pmnist-code", classes) == "armin-pmnist"
+    assert code_base("dnc", classes) is None and code_base("no-such-code", classes) is None
+    assert code_base("priority_sort-code", preset_classes(pd.DataFrame(), "tasks", "task", "task_class")) == "priority_sort"
+    assert code_base("x-code", {"x-code": "ntm", "x": "dnc"}) is None  # another class: not its variant
+    recorded = pd.DataFrame({"model": ["mine (hidden_size=8)", "mine-code"], "model_class": ["lstm", "lstm"]})
+    assert code_base("mine-code", preset_classes(recorded, "models", "model", "model_class")) == "mine"  # runs' record
+
+
+def test_variants_table_cells_side_by_side():
+    runs = both_variants()
+    table = variants(runs, summarise(runs)).set_index("model")
+    assert list(table.index) == ["lstm", "ntm", "dnc"]  # Table 1's order
+    ntm = table.loc["ntm"]
+    assert (ntm["paper variant"], ntm["code variant"]) == ("ntm", "ntm-code")
+    assert ntm["copy paper variant (ours)"].startswith("3/3 solved [44%-100%], median 6.1k [6.0k, ")  # 6.0k, 6.1k, 6.2k
+    assert ntm["copy code variant (ours)"].startswith("3/3 solved [44%-100%], median 20.1k [20.0k, ")
+    assert ntm["copy code variant (ours)"].endswith("† / 12 min")
+    assert ntm["copy paper (Table 1)"] == "12.4k / 32 min"
+    assert ntm["copy paper vs code (log-rank)"].startswith("paper faster (p = ")  # 3 vs 3, fully separated
+    lstm = table.loc["lstm"]  # priority_sort-code is a column of Table 1's priority_sort
+    assert lstm["priority_sort paper variant (ours)"].startswith("1/1 solved [21%-100%], median 37.0k")
+    assert lstm["priority_sort code variant (ours)"] == "0/1 solved [0%-79%], loss 0.300 / 10 min"
+    assert lstm["priority_sort paper (Table 1)"] == "37.0k / 32 min"
+    assert lstm["priority_sort paper vs code (log-rank)"].startswith("too few runs to tell (1 vs 1")
+    assert "priority_sort-code paper variant (ours)" not in table.columns
+
+
+def test_variants_table_marks_a_missing_variant_and_is_left_out_without_pairs(tmp_path):
+    runs = both_variants()
+    table = variants(runs, summarise(runs)).set_index("model")
+    dnc = table.loc["dnc"]  # no paper-variant run: its cells say so, Table 1's cell is still there
+    assert (dnc["paper variant"], dnc["copy paper variant (ours)"], dnc["copy paper vs code (log-rank)"]) == ("-", "-", "-")
+    assert dnc["copy code variant (ours)"] == "0/1 solved [0%-79%], loss 0.300 / 10 min"
+    assert dnc["copy paper (Table 1)"] == "loss 0.429 / 348 min"
+    assert table.loc["lstm", "copy paper variant (ours)"] == "-"  # a task the model did not run
+    paper_only = runs[~runs.model.str.endswith("-code") & (runs.task == "copy")]
+    assert variants(paper_only, summarise(paper_only)) is None
+    paper_only.to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["report", "table1", "--in", str(tmp_path)]) == 0
+    assert (tmp_path / "table1.md").is_file() and not (tmp_path / "table1_variants.md").exists()
+
+
+def test_a_run_with_code_options_on_a_paper_preset_is_a_code_variant_and_several_are_named():
+    runs = both_variants().query("model == 'ntm'")
+    options = pd.DataFrame([run("ntm (head_input=c_normalized)", 0, "unsolved", variant=CODE),
+                            run("ntm-code", 0, "unsolved", minutes=20, variant=CODE)])
+    runs = pd.concat([runs, options.astype(runs.dtypes.to_dict())], ignore_index=True)
+    ntm = variants(runs, summarise(runs)).set_index("model").loc["ntm"]
+    assert ntm["code variant"] == "ntm (head_input=c_normalized), ntm-code"
+    assert ntm["copy code variant (ours)"] == ("ntm (head_input=c_normalized): 0/1 solved [0%-79%], loss 0.300 / 10 min; "
+                                               "ntm-code: 0/1 solved [0%-79%], loss 0.300 / 20 min")
+    verdicts = ntm["copy paper vs code (log-rank)"].split("; ")
+    assert [v.split(":")[0] for v in verdicts] == ["ntm vs ntm (head_input=c_normalized)", "ntm vs ntm-code"]
+
+
+def test_variants_report_survives_malformed_lines(tmp_path):
+    runs = both_variants()
+    garbage = runs[runs.model == "ntm-code"].iloc[[0]].assign(seed=9, iterations_to_solve="garbage")  # malformed value
+    pd.concat([runs, garbage]).to_csv(tmp_path / "runs.csv", index=False)
+    header = (tmp_path / "runs.csv").read_text().splitlines()[0].split(",")
+    too_many = ",".join(["ntm-code", "copy", "9", "solved"] + ["x"] * len(header))
+    with open(tmp_path / "runs.csv", "a") as f:
+        f.write(f'{too_many}\nntm-code,copy\nntm-code,"copy,9\n')  # too many fields, truncated, an open quote
+    assert main(["report", "table1", "--in", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "table1_variants.csv").set_index("model")
+    assert table.loc["ntm", "copy code variant (ours)"].startswith("4/4 solved")  # the garbage row still counts as solved
+    assert table.loc["ntm", "copy paper variant (ours)"].startswith("3/3 solved")
+    assert "| ntm " in (tmp_path / "table1_variants.md").read_text()

@@ -5,19 +5,28 @@ their budget; per task, log-rank comparisons between every two models (table1_pa
 
 Censoring: an unsolved run is censored at its iteration budget and its training time; a diverged run
 cannot solve any more, so it is censored at its budget too, and at the time that budget would have
-taken at its pace (train_time_s x budget / iterations run)."""
+taken at its pace (train_time_s x budget / iterations run).
+
+Variants (table1_variants, written when the runs hold a model in both variants): per model, the paper
+variant's cells, the reference-code variant's and the paper's Table 1 cell side by side, with a log-rank
+test of paper against code variant per task. A preset named "<base>-code" of the same class as the preset
+"<base>" (benchmarks.yaml, else the runs' class columns) is base's code variant, for models ("dnc-code")
+and tasks ("priority_sort-code" is a column of Table 1's "priority_sort"). A run is of the code variant
+when its model or its task is such a preset, or its model records a "code:" variant (options set on the
+command line)."""
 
 from __future__ import annotations
 
 import math
 import re
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from bench.config import ConfigError
+from bench.config import ConfigError, load_config
 from bench.reports import paper_table, read_csvs, register_report, write_table
 from bench.status import FINISHED
 from bench.stats import MIN_RUNS_FOR_MEDIAN_INTERVAL, Sample, compare_samples, km_median, wilson_interval
@@ -83,10 +92,16 @@ def solve_statistics(group: pd.DataFrame) -> dict:
     return row
 
 
+NUMBER_COLUMNS = {"iterations_budget", "iterations_to_solve", "time_to_solve_s", "train_time_s", "final_val_loss",
+                  "param_count"}  # the figures summarise averages
+
+
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, task): our figure (k iterations to solve, or final loss) with its spread
     across seeds, minutes, and the paper's figure beside it."""
-    runs = runs[runs.status.isin(FINISHED)]
+    runs = runs[runs.status.isin(FINISHED)].copy()
+    for column in NUMBER_COLUMNS & set(runs.columns):  # a malformed value reads as missing
+        runs[column] = pd.to_numeric(runs[column], errors="coerce")
     paper = paper_table("paper_table1_algorithmic").set_index(["model", "task"])
     rows = []
     for (model, task), group in runs.groupby(["model", "task"], sort=False):
@@ -156,6 +171,19 @@ def stats_cell(r) -> str:
     return f"{solved}, {median}{minutes}"
 
 
+def compare_runs(ga: pd.DataFrame, gb: pd.DataFrame, a: str, b: str) -> dict:
+    """Log-rank test of the runs ``ga`` (named ``a``) against ``gb`` on iterations and on minutes to solve:
+    p, which is faster (only where significant) and the verdict, per unit."""
+    row = {}
+    for unit in ("iterations", "minutes"):
+        sa, sb = solve_sample(ga, unit), solve_sample(gb, unit)
+        result = compare_samples(sa, sb, a, b) if sa.n and sb.n else None
+        row.update({f"p_{unit}": result and result.p_value,
+                    f"faster_{unit}": result and result.faster,  # only where significant
+                    f"verdict_{unit}": result.verdict if result else "no usable runs"})
+    return row
+
+
 def pairs(runs: pd.DataFrame) -> pd.DataFrame:
     """Per task, every two models: log-rank test on iterations and on minutes to solve, which is faster,
     and a verdict that says when the runs are too few to tell."""
@@ -166,16 +194,9 @@ def pairs(runs: pd.DataFrame) -> pd.DataFrame:
         for i, a in enumerate(models):
             for b in models[i + 1:]:
                 ga, gb = by_task[by_task.model == a], by_task[by_task.model == b]
-                row = {"task": task, "model_a": a, "model_b": b,
-                       "solved_a": f"{(ga.status == 'solved').sum()}/{len(ga)}",
-                       "solved_b": f"{(gb.status == 'solved').sum()}/{len(gb)}"}
-                for unit in ("iterations", "minutes"):
-                    sa, sb = solve_sample(ga, unit), solve_sample(gb, unit)
-                    result = compare_samples(sa, sb, a, b) if sa.n and sb.n else None
-                    row.update({f"p_{unit}": result and result.p_value,
-                                f"faster_{unit}": result and result.faster,  # only where significant
-                                f"verdict_{unit}": result.verdict if result else "no usable runs"})
-                rows.append(row)
+                rows.append({"task": task, "model_a": a, "model_b": b,
+                             "solved_a": f"{(ga.status == 'solved').sum()}/{len(ga)}",
+                             "solved_b": f"{(gb.status == 'solved').sum()}/{len(gb)}", **compare_runs(ga, gb, a, b)})
     columns = ["task", "model_a", "model_b", "solved_a", "solved_b"] + [
         f"{c}_{u}" for u in ("iterations", "minutes") for c in ("p", "faster", "verdict")]
     order = {t: i for i, t in enumerate(TASK_ORDER)}
@@ -201,18 +222,131 @@ def wide(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=columns).fillna("-")  # "-": no run of that task, or no paper value
 
 
+CODE_SUFFIX = "-code"  # preset "<base>-code" of base's class: base as its reference code computes it
+CODE_VARIANT = "code:"  # how a model records reference-code options in its variant column
+PAPER_SIDE, CODE_SIDE = "paper variant", "code variant"
+
+
+def preset_of(model: str) -> str:
+    """The preset of a report's model name ("armin-code (soft_write=True)" -> "armin-code"): reports.
+    distinguish_configurations appends " (options)" to runs of one preset with different options."""
+    return model.split(" (", 1)[0]
+
+
+def code_base(name: str, classes: Mapping[str, str]) -> str | None:
+    """The preset whose reference-code variant the preset ``name`` is ("dnc-code" -> "dnc",
+    "priority_sort-code" -> "priority_sort"): ``name`` less "-code" where both are presets of one class
+    (``classes``: preset -> class); None for any other preset."""
+    if not name.endswith(CODE_SUFFIX) or name not in classes:
+        return None
+    base = name[:-len(CODE_SUFFIX)]
+    return base if classes.get(base) == classes[name] else None
+
+
+def preset_classes(runs: pd.DataFrame, section: str, name_column: str, class_column: str) -> dict[str, str]:
+    """Preset -> class for ``section`` ("models" or "tasks"): benchmarks.yaml's presets, and for presets
+    it does not hold (runs made with another configuration) the class the runs recorded."""
+    try:
+        classes = {name: str((options or {}).get("class", name)) for name, options in load_config()[section].items()}
+    except ConfigError:  # no configuration file: the runs' own record
+        classes = {}
+    if {name_column, class_column} <= set(runs.columns):
+        recorded = runs[[name_column, class_column]].dropna().drop_duplicates()
+        for name, cls in recorded.itertuples(index=False):
+            classes.setdefault(preset_of(str(name)), str(cls))
+    return classes
+
+
+def _variant_entries(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Each summary row (a model on a task) with its base model, base task and side (paper or code)."""
+    model_classes = preset_classes(runs, "models", "model", "model_class")
+    task_classes = preset_classes(runs, "tasks", "task", "task_class")
+    rows = []
+    for r in summary.itertuples(index=False):
+        preset = preset_of(r.model)
+        model_base, task_base = code_base(preset, model_classes), code_base(r.task, task_classes)
+        code = model_base is not None or task_base is not None or str(r.variant).startswith(CODE_VARIANT)
+        rows.append({"base": model_base or preset, "base_task": task_base or r.task,
+                     "side": CODE_SIDE if code else PAPER_SIDE, "row": r})
+    return pd.DataFrame(rows, columns=["base", "base_task", "side", "row"])
+
+
+def _entries_cell(entries: list, text, task: str) -> str:
+    """One cell: the text of each entry, named by model (and task where not the column's) when several."""
+    if not entries:
+        return "-"
+    if len(entries) == 1:
+        return text(entries[0])
+    def name(r):
+        return r.model + ("" if r.task == task else f" on {r.task}")
+    return "; ".join(f"{name(r)}: {text(r)}" for r in entries)
+
+
+def variants(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame | None:
+    """A row per base model: per task its paper variant's cell, its code variant's, the paper's Table 1
+    cell and the log-rank verdict of paper against code variant on iterations to solve; None when no
+    model has runs of both variants."""
+    entries = _variant_entries(summary, runs)
+    sides = entries.groupby("base").side.agg(set)
+    if not any(len(s) == 2 for s in sides):
+        return None
+    runs = runs[runs.status.isin(FINISHED)]
+    paper = paper_table("paper_table1_algorithmic")
+    paper_order = {name: i for i, name in enumerate(dict.fromkeys(paper.model))}
+    paper = paper.set_index(["model", "task"])
+    order = {t: i for i, t in enumerate(TASK_ORDER)}
+    tasks = sorted(dict.fromkeys(entries.base_task), key=lambda t: (order.get(t, len(order)), t))
+    bases = sorted(sides.index, key=lambda b: (paper_order.get(paper_name(b), len(paper_order)), b))
+
+    def runs_of(r) -> pd.DataFrame:
+        return runs[(runs.model == r.model) & (runs.task == r.task)]
+
+    rows = []
+    for base in bases:
+        mine = entries[entries.base == base]
+        row = {"model": base}
+        for side in (PAPER_SIDE, CODE_SIDE):
+            row[side] = ", ".join(dict.fromkeys(r.model for r in mine[mine.side == side].row)) or "-"
+        for task in tasks:
+            here = mine[mine.base_task == task]
+            ours = {side: list(here[here.side == side].row) for side in (PAPER_SIDE, CODE_SIDE)}
+            for side in (PAPER_SIDE, CODE_SIDE):
+                row[f"{task} {side} (ours)"] = _entries_cell(ours[side], stats_cell, task)
+            ref = paper_row(paper, base, task)
+            row[f"{task} paper (Table 1)"] = "-" if ref is None else cell(
+                float(ref.value), None, float(ref.time_min), ref.outcome)
+            tests = [(p, c) for p in ours[PAPER_SIDE] for c in ours[CODE_SIDE]]
+            verdicts = {f"{p.model} vs {c.model}": compare_runs(runs_of(p), runs_of(c), "paper", "code")["verdict_iterations"]
+                        for p, c in tests}
+            row[f"{task} paper vs code (log-rank)"] = (
+                "-" if not verdicts else next(iter(verdicts.values())) if len(verdicts) == 1
+                else "; ".join(f"{pair}: {verdict}" for pair, verdict in verdicts.items()))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+VARIANTS_TITLE = "Table 1 by variant: each model as its paper describes it, as its authors' code computes it, and Table 1"
+VARIANTS_NOTE = ("code variant: the model's -code preset (the model itself where it has none) on the task's -code preset "
+                 "(the task itself where it has none), or a model run with reference-code options; a cell holding "
+                 "several names them; paper vs code: log-rank test on iterations to solve")
+
+
 @register_report("table1")
 def table1(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     """ARMIN Table 1: solve fraction, median iterations (k) and minutes to solve, or final loss, beside
-    the paper's; and the log-rank comparisons of every two models per task (table1_pairs)."""
+    the paper's; the log-rank comparisons of every two models per task (table1_pairs); and where the runs
+    hold a model in both variants, paper and code variant beside Table 1 (table1_variants)."""
     runs = read_csvs(inputs, "runs.csv")
     summary = summarise(runs)
-    table, comparisons = wide(summary), pairs(runs)
-    for frame, title in ((table, "Table 1 (ours vs paper): solved k/n, median k iterations / minutes to solve, "
-                                 "or mean loss of the last 10 validations"),
-                         (comparisons[["task", "model_a", "model_b", "solved_a", "solved_b", "verdict_iterations",
-                                       "verdict_minutes"]], "Which model solves faster (log-rank test over seeds)")):
-        view = Table(title=title, caption=FOOTNOTE if frame is table else None)
+    table, comparisons, by_variant = wide(summary), pairs(runs), variants(runs, summary)
+    views = [(table, "Table 1 (ours vs paper): solved k/n, median k iterations / minutes to solve, or mean loss of "
+                     "the last 10 validations", FOOTNOTE),
+             (comparisons[["task", "model_a", "model_b", "solved_a", "solved_b", "verdict_iterations",
+                           "verdict_minutes"]], "Which model solves faster (log-rank test over seeds)", None)]
+    if by_variant is not None:
+        views.append((by_variant, VARIANTS_TITLE, FOOTNOTE))
+    for frame, title, caption in views:
+        view = Table(title=title, caption=caption)
         for col in frame.columns:
             view.add_column(str(col))
         for _, r in frame.iterrows():
@@ -223,5 +357,8 @@ def table1(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     pairs_title = ("Table 1 pairwise: which model solves faster, log-rank test on iterations and on minutes to "
                    "solve (unsolved runs censored at their budget); a verdict at p < 0.05, or that the runs are too "
                    "few for any outcome to reach it")
-    return (write_table(summary, out, "table1_long", title) + write_table(table, out, "table1", title)
-            + write_table(comparisons, out, "table1_pairs", pairs_title))
+    written = (write_table(summary, out, "table1_long", title) + write_table(table, out, "table1", title)
+               + write_table(comparisons, out, "table1_pairs", pairs_title))
+    if by_variant is not None:
+        written += write_table(by_variant, out, "table1_variants", f"{VARIANTS_TITLE}\n\n{VARIANTS_NOTE}\n\n{FOOTNOTE}")
+    return written
