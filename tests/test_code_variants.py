@@ -19,7 +19,8 @@ from models.memory import gumbel_sigmoid, gumbel_softmax, write_interpolated
 from models.tardis import update_usage
 
 PRESETS = yaml.safe_load(Path(DEFAULT_CONFIG_PATH).read_text())["models"]
-CODE_PRESETS = ["ntm-code", "dnc-code", "tardis-code", "awta-code", "armin-code", "armin-pmnist-code"]
+CODE_SUFFIX = "-code"  # a preset "<base>-code" is base as its authors' code computes it
+CODE_PRESETS = [name for name in PRESETS if name.endswith(CODE_SUFFIX)]  # every one, found in benchmarks.yaml
 EULER_GAMMA = 0.5772156649  # mean of a standard Gumbel sample
 
 
@@ -268,14 +269,24 @@ def test_code_preset_trains_20_copy_iterations_and_reports_its_variant(name):
     assert all(torch.isfinite(p).all() for p in model.parameters())
     variant = model.variant()
     assert variant.startswith("code:") and "not-code" not in variant
+    base = PRESETS[name.removesuffix(CODE_SUFFIX)]
+    departures = {k: v for k, v in options.items() if base.get(k) != v}
+    assert departures, f"{name} is its base preset"
+    for option in departures:  # every option where the preset departs from its base is named in the variant
+        assert f"{option}=" in variant, (option, variant)
+
+
+def test_the_code_presets_are_found_in_the_configuration():
+    assert {"ntm-code", "dnc-code", "sam-code", "tardis-code", "awta-code", "armin-code"} <= set(CODE_PRESETS)
+    for name in CODE_PRESETS:  # each pairs with its base preset of the same class
+        assert PRESETS[name]["class"] == PRESETS[name.removesuffix(CODE_SUFFIX)]["class"], name
 
 
 def test_table1_code_suite_runs_every_code_preset_beside_table1():
     config = yaml.safe_load(Path(DEFAULT_CONFIG_PATH).read_text())
     suite, paper = config["suites"]["table1-code"], config["suites"]["table1"]
     assert set(suite["models"]) <= set(PRESETS)
-    sam_code = {"sam-code"}  # its options are pinned in tests/test_sam.py
-    assert {m for m in suite["models"] if m != "lstm"} == {n for n in CODE_PRESETS if "pmnist" not in n} | sam_code
+    assert {m for m in suite["models"] if m != "lstm"} == {n for n in CODE_PRESETS if "pmnist" not in n}
     assert len(suite["tasks"]) == len(paper["tasks"]) and "priority_sort-code" in suite["tasks"]
     smoke = config["suites"]["table1-code-smoke"]
     assert (smoke["models"], smoke["tasks"]) == (suite["models"], suite["tasks"])
