@@ -244,6 +244,58 @@ def test_blocked_slot_after_normalisation_is_about_minus_one():
     assert pi[0, 2] < -0.999 and pi[0, [0, 1, 3]].abs().max() < 0.05
 
 
+# --- what every code variant shares: forget bias 1, learned initial state ------------------------------------
+LEARNED_INITIAL = {  # model -> its learned initial-state parameters and the state entry each gives
+    "armin": {"h_0": ("h", math.tanh), "M_0": ("M", None)},  # marnn.py:108-109, 159, 164
+    "awta": {"h_0": ("h", math.tanh), "M_0": ("M", None)},  # the ARMIN cell's (marnn.py:393-416)
+    "tardis": {"h_0": ("h", math.tanh), "c_0": ("c", math.tanh), "M_0": ("M", None)},  # marnn.py:225-227, 288-294
+    "dnc": {"h_0": ("h", math.tanh), "c_0": ("c", math.tanh), "r_0": ("r", None)},  # dnc/dnc.py:113-115, 166, 170
+    "sam": {"h_0": ("h", math.tanh), "c_0": ("c", math.tanh), "r_0": ("r", None)},  # SAM(DNC): dnc/sam.py:20
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEARNED_INITIAL))
+def test_learned_initial_state_hand_computed(name):
+    """h_0 = tanh(v_h) (c_0 = tanh(v_c)), M_0 or r_0 the learned value itself, the same for every sequence of
+    the batch, and trained: summed over a batch of 2, d sum(tanh(v)) / dv = 2 (1 - tanh(v)^2)."""
+    sizes = dict(input_size=2, output_size=1, hidden_size=4, memory_slots=4, memory_width=2)
+    model = build_model(name, **sizes, learned_initial_state=True)
+    value = 0.5
+    with torch.no_grad():
+        for param in LEARNED_INITIAL[name]:
+            getattr(model, param).fill_(value)
+    state = model.initial_state(BATCH := 2)
+    for param, (key, squash) in LEARNED_INITIAL[name].items():
+        expected = squash(value) if squash else value
+        assert torch.allclose(state[key], torch.full_like(state[key], expected)), (param, key)
+    state["h"].sum().backward()
+    assert torch.allclose(model.h_0.grad, torch.full_like(model.h_0, BATCH * (1 - math.tanh(value) ** 2)))
+    assert "learned_initial_state=True" in model.variant()
+    plain = build_model(name, **sizes)
+    assert not any(hasattr(plain, param) for param in LEARNED_INITIAL[name])
+    assert torch.equal(plain.initial_state(1)["h"], torch.zeros(1, 4))
+
+
+@pytest.mark.parametrize("name", ["dnc", "sam"])
+@pytest.mark.parametrize("forget_bias", [0.0, 1.0])
+def test_controller_forget_bias_hand_computed(name, forget_bias):
+    """dnc/dnc.py:47: c_t = c_{t-1} sigmoid(f + 1) + sigmoid(i) tanh(j). Here the learned bias of f starts at
+    the constant, which trains identically. With every other weight and bias 0: c_1 = sigmoid(1) c_0."""
+    model = build_model(name, input_size=2, output_size=1, hidden_size=3, memory_slots=4, memory_width=2,
+                        forget_bias=forget_bias, learned_initial_state=True)
+    d_h, lstm = 3, model.controller
+    with torch.no_grad():
+        for param in (lstm.weight_ih, lstm.weight_hh, lstm.bias_hh):
+            param.zero_()
+        assert torch.equal(lstm.bias_ih[d_h:2 * d_h], torch.full((d_h,), forget_bias))  # torch packs i, f, g, o
+        lstm.bias_ih[:d_h] = 0.0
+        lstm.bias_ih[2 * d_h:] = 0.0
+        model.c_0.fill_(0.5)
+    _, state = model.step(torch.randn(1, 2), model.initial_state(1))
+    sigmoid = 1.0 / (1.0 + math.exp(-forget_bias))  # i and o at sigmoid(0), the candidate tanh(0) = 0
+    assert torch.allclose(state["c"], torch.full((1, d_h), sigmoid * math.tanh(0.5)))
+
+
 # --- the presets ------------------------------------------------------------------------------------------
 def test_code_presets_do_not_use_the_not_code_temperature_form():
     for name in CODE_PRESETS:

@@ -140,10 +140,12 @@ def test_read_returns_exactly_the_addressed_cell(monkeypatch, training):
     assert torch.equal(state_1["M"][:, 2], written_value(model, None, state_1["h"]).detach())
 
 
-def test_controller_cell_hand_computed(monkeypatch):
-    """d_i = d_h = d_r = 1, two full cells, cell 1 read; inference mode (alpha, beta without noise)."""
+@pytest.mark.parametrize(("forget_bias", "write_input"), [(0.0, "h"), (1.0, "xh")])  # paper; authors' code
+def test_controller_cell_hand_computed(monkeypatch, forget_bias, write_input):
+    """d_i = d_h = d_r = 1, two full cells, cell 1 read; inference mode (alpha, beta without noise). The code's
+    sigmoid(f + 1) (marnn.py:273) and micro-state from [x_t, h_t] (marnn.py:281) as options."""
     sizes = dict(input_size=1, output_size=1, hidden_size=1, memory_slots=2, memory_width=1, address_hidden=1)
-    model = build_model("tardis", **sizes)
+    model = build_model("tardis", **sizes, forget_bias=forget_bias, write_input=write_input)
     model.eval()
     force_reads(monkeypatch, model, [1])
     with torch.no_grad():
@@ -169,11 +171,12 @@ def test_controller_cell_hand_computed(monkeypatch):
     x, h, c, r = 1.0, 0.5, -0.2, 0.8
     alpha, beta = sigmoid(0.3 / 0.3), sigmoid(-0.6 / 0.3)  # gumbel-sigmoid at tau = 0.3, no noise
     c_tilde = math.tanh(0.5 * x + alpha * h + 2.0 * beta * r)
-    c_t = sigmoid(h) * c + sigmoid(x) * c_tilde  # f from h, i from x
+    c_t = sigmoid(h + forget_bias) * c + sigmoid(x) * c_tilde  # f from h, i from x
     h_t = sigmoid(r) * math.tanh(c_t)  # o from r
+    m_t = 2.0 * h_t + 0.1 + (2.0 * x if write_input == "xh" else 0.0)  # W_w h_t, or W_w [x_t, h_t]
     torch.testing.assert_close(new["c"], torch.tensor([[c_t]]))
     torch.testing.assert_close(o_t, torch.tensor([[h_t, r]]))
-    torch.testing.assert_close(new["M"], torch.tensor([[[0.3], [2.0 * h_t + 0.1]]]))  # cell read overwritten
+    torch.testing.assert_close(new["M"], torch.tensor([[[0.3], [m_t]]]))  # cell read overwritten
 
 
 # --- AwTA is ARMIN's cell with TARDIS's addressing -----------------------------------------------
