@@ -44,8 +44,10 @@ select that code's choices (defaults follow the paper; the ``sam-code`` preset t
 - ``search_metric="euclidean"``: flann_index.py line 32 builds a FLANN kd-tree with FLANN's default
   (squared Euclidean) distance on the raw rows, rebuilt from the whole memory every step
   (sparse_memory.py lines 181-184; here the index is updated, not rebuilt);
-- ``interpolation_gates="per_slot"``: lines 55 and 316, one gate per written row, R K + 1 of them
-  (c = r K + 1, line 49): w^W_t(i) = alpha_t (gamma_t(i) w~^R_{t-1}(i) + (1 - gamma_t(i)) I^U_t(i));
+- ``interpolation_gates="per_slot"``: lines 67 and 326 (their SAM's one interface map,
+  ``independent_linears=False``, dnc/sam.py line 40; lines 55 and 316 in the other branch), one gate
+  per written row, R K + 1 of them (c = r K + 1, line 49):
+  w^W_t(i) = alpha_t (gamma_t(i) w~^R_{t-1}(i) + (1 - gamma_t(i)) I^U_t(i));
 - ``usage_rule="code"``: line 241, U_t(i) = (t - U_{t-1}(i)) u(i) + U_{t-1}(i) (1 - u(i)) with
   u(i) = [w^R(i) + w^W(i) > delta], the slot written next argmin_i U (line 223); dense usage only.
 Not offered: that code's read over the K nearest rows plus the least used one, its product of the
