@@ -78,6 +78,21 @@ def test_write_interpolated_hand_computed():
     torch.testing.assert_close(write_interpolated(M, w, v), expected)
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_armin_soft_read_hand_computed(training):
+    """read: soft (marnn.py:176-180): s = softmax(logits), r = s M, no noise and no temperature."""
+    model = build_model("armin", input_size=2, output_size=1, hidden_size=3, memory_slots=2, memory_width=2, read="soft")
+    model.train(training)
+    model.set_inverse_temperature(50.0)
+    logits = torch.tensor([[0.0, math.log(3.0)]])  # softmax: [0.25, 0.75]
+    M = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])
+    for _ in range(3):  # the same every time: no Gumbel noise
+        r, index, s = model.read(logits, M)
+        torch.testing.assert_close(s, torch.tensor([[0.25, 0.75]]))
+        torch.testing.assert_close(r, torch.tensor([[0.25, 1.5]]))
+        assert index.tolist() == [1]
+
+
 def test_armin_soft_write_spreads_the_value_with_the_read_weights():
     """armin-code once the memory is full: M <- (1 - s) M + s v, s the soft read (marnn.py:150, 172-174);
     while it fills, the next empty slot as before."""
