@@ -263,23 +263,24 @@ def _variant_entries(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     task_classes = preset_classes(runs, "tasks", "task", "task_class")
     rows = []
     for r in summary.itertuples(index=False):
-        preset = preset_of(r.model)
-        model_base, task_base = code_base(preset, model_classes), code_base(r.task, task_classes)
+        preset, task = preset_of(str(r.model)), str(r.task)
+        model_base, task_base = code_base(preset, model_classes), code_base(task, task_classes)
         code = model_base is not None or task_base is not None or str(r.variant).startswith(CODE_VARIANT)
-        rows.append({"base": model_base or preset, "base_task": task_base or r.task,
+        rows.append({"base": model_base or preset, "base_task": task_base or task,
                      "side": CODE_SIDE if code else PAPER_SIDE, "row": r})
     return pd.DataFrame(rows, columns=["base", "base_task", "side", "row"])
 
 
-def _entries_cell(entries: list, text, task: str) -> str:
-    """One cell: the text of each entry, named by model (and task where not the column's) when several."""
-    if not entries:
-        return "-"
-    if len(entries) == 1:
-        return text(entries[0])
-    def name(r):
-        return r.model + ("" if r.task == task else f" on {r.task}")
-    return "; ".join(f"{name(r)}: {text(r)}" for r in entries)
+def _entry_name(r, task: str) -> str:
+    """A summary row's name in a cell of ``task``: its model, and its task where not the column's."""
+    return r.model + ("" if r.task == task else f" on {r.task}")
+
+
+def _joined(named: list[tuple[str, str]]) -> str:
+    """One cell from (name, text) pairs: "-" for none, the text for one, each named for several."""
+    if len(named) <= 1:
+        return named[0][1] if named else "-"
+    return "; ".join(f"{name}: {text}" for name, text in named)
 
 
 def variants(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame | None:
@@ -311,24 +312,23 @@ def variants(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame | None:
             here = mine[mine.base_task == task]
             ours = {side: list(here[here.side == side].row) for side in (PAPER_SIDE, CODE_SIDE)}
             for side in (PAPER_SIDE, CODE_SIDE):
-                row[f"{task} {side} (ours)"] = _entries_cell(ours[side], stats_cell, task)
+                row[f"{task} {side} (ours)"] = _joined([(_entry_name(r, task), stats_cell(r)) for r in ours[side]])
             ref = paper_row(paper, base, task)
             row[f"{task} paper (Table 1)"] = "-" if ref is None else cell(
                 float(ref.value), None, float(ref.time_min), ref.outcome)
-            tests = [(p, c) for p in ours[PAPER_SIDE] for c in ours[CODE_SIDE]]
-            verdicts = {f"{p.model} vs {c.model}": compare_runs(runs_of(p), runs_of(c), "paper", "code")["verdict_iterations"]
-                        for p, c in tests}
-            row[f"{task} paper vs code (log-rank)"] = (
-                "-" if not verdicts else next(iter(verdicts.values())) if len(verdicts) == 1
-                else "; ".join(f"{pair}: {verdict}" for pair, verdict in verdicts.items()))
+            row[f"{task} paper vs code (log-rank)"] = _joined([
+                (f"{_entry_name(p, task)} vs {_entry_name(c, task)}",
+                 compare_runs(runs_of(p), runs_of(c), "paper", "code")["verdict_iterations"])
+                for p in ours[PAPER_SIDE] for c in ours[CODE_SIDE]])
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-VARIANTS_TITLE = "Table 1 by variant: each model as its paper describes it, as its authors' code computes it, and Table 1"
-VARIANTS_NOTE = ("code variant: the model's -code preset (the model itself where it has none) on the task's -code preset "
-                 "(the task itself where it has none), or a model run with reference-code options; a cell holding "
-                 "several names them; paper vs code: log-rank test on iterations to solve")
+VARIANTS_TITLE = ("Table 1 by variant: each model as its paper describes it, as its authors' code computes it, "
+                  "and Table 1")
+VARIANTS_NOTE = ("code variant: the model's -code preset (the model itself where it has none) on the task's -code "
+                 "preset (the task itself where it has none), or a model run with reference-code options; a cell "
+                 "holding several names them; paper vs code: log-rank test on iterations to solve")
 
 
 @register_report("table1")
