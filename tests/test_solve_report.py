@@ -163,6 +163,19 @@ def test_a_run_with_code_options_on_a_paper_preset_is_a_code_variant_and_several
     assert [v.split(":")[0] for v in verdicts] == ["ntm vs ntm (head_input=c_normalized)", "ntm vs ntm-code"]
 
 
+def test_one_code_preset_on_a_task_and_on_its_code_variant_gets_two_named_entries():
+    runs = pd.DataFrame([run("ntm", 0, "unsolved", task="priority_sort"),
+                         run("ntm-code", 0, "unsolved", task="priority_sort", variant=CODE),
+                         run("ntm-code", 0, "solved", 9000, task="priority_sort-code", variant=CODE)])
+    ntm = variants(runs, summarise(runs)).set_index("model").loc["ntm"]
+    assert ntm["priority_sort code variant (ours)"].startswith(
+        "ntm-code: 0/1 solved [0%-79%], loss 0.300 / 10 min; ntm-code on priority_sort-code: 1/1 solved")
+    verdicts = ntm["priority_sort paper vs code (log-rank)"].split("; ")
+    assert verdicts == ["ntm vs ntm-code: neither solved",
+                        "ntm vs ntm-code on priority_sort-code: too few runs to tell (1 vs 1: even complete "
+                        "separation gives p = 0.317)"]
+
+
 def test_variants_report_survives_malformed_lines(tmp_path):
     runs = both_variants()
     garbage = runs[runs.model == "ntm-code"].iloc[[0]].assign(seed=9, iterations_to_solve="garbage")  # malformed value
