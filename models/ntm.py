@@ -35,7 +35,7 @@ algorithimic_tasks/ntm/; preset ``ntm-code`` in benchmarks.yaml turns both on):
   head_input="c_normalized"  every head reads F.normalize(c_t), the unit-norm LSTM cell state
                              (ntm.py:58-64); "c" is vlgiitr's c_t without the normalisation
   separate_erase=False       no erase vector: e = 1, M_t(i) = (1 - w(i)) M(i) + w(i) a (the erase layer is
-                             commented out, head.py:138-139, 191, 208-209; memory.py:354)
+                             commented out, modules/head.py:22-23, 75, 92-93; the write modules/memory.py:104-111)
 Not offered: the initial read vector drawn afresh for every sequence (ntm.py:45-50; here learned, drawn
 from the same distribution at init).
 """

@@ -184,7 +184,7 @@ def test_dnc_code_read_weighting_is_unnormalised():
 
 # --- NTM --------------------------------------------------------------------------------------------------
 def test_ntm_code_heads_read_unit_norm_cell_and_write_without_erase(monkeypatch):
-    """ntm.py:58-64 (heads read F.normalize(c_t)) and memory.py:354 (M <- (1 - w) M + w a)."""
+    """ntm.py:58-64 (heads read F.normalize(c_t)) and modules/memory.py:107 (M <- (1 - w) M + w a)."""
     torch.manual_seed(0)
     model = build_model("ntm", input_size=2, output_size=1, hidden_size=5, memory_slots=4, memory_width=3,
                         head_input="c_normalized", separate_erase=False)
