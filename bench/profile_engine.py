@@ -457,17 +457,28 @@ def run_profile(request: ProfileRequest, config: dict[str, Any], device: torch.d
                         measured.append(_warm_up(config, request, setup, mode, device, on_progress))
                         continue
                     except (RuntimeError, MemoryError) as err:  # e.g. out of memory: a row, never a crash
-                        reason = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                        reason = failure_reason(err)
                         _release(device)
                 skipped.append({**common, **_skipped_row(config, request, setup, mode, reason), "timestamp": utc_now()})
                 on_progress(f"{setup.name}: {setup.model} {mode} skipped", request.warmup + request.repeats)
-        steps = {i: m.runner.step for i, m in enumerate(measured)}
+        failures: dict[int, str] = {}  # a timed step that fails (e.g. out of memory): a row, never a crash
+        steps = {i: _guarded(m.runner.step, failures, i) for i, m in enumerate(measured)}
         times = {i: StepTimes([], []) for i in steps}
         for repeat in range(request.repeats):  # one round at a time, for the progress bar
-            for i, measured_round in time_interleaved(steps, 1, device).items():
+            running = {i: step for i, step in steps.items() if i not in failures}
+            for i, measured_round in time_interleaved(running, 1, device).items():
                 times[i].wall.extend(measured_round.wall)
                 times[i].cpu.extend(measured_round.cpu)
+            if failures:
+                for i in failures:
+                    measured[i].runner.state = None  # what the failed model held
+                _release(device)
             on_progress(f"{name}: timing round {repeat + 1}/{request.repeats}", len(measured))
+        for i in sorted(failures):
+            m = measured[i]
+            skipped.append({**common, **_skipped_row(config, request, m.setup, m.mode, failures[i]), "timestamp": utc_now()})
+        measured = [m for i, m in enumerate(measured) if i not in failures]
+        times = [t for i, t in times.items() if i not in failures]
         group_rows = [{**common, **m.row, **timing_columns(times[i], m.row["chars_per_step"]), "timestamp": utc_now()}
                       for i, m in enumerate(measured)]
         for m, row in zip(measured, group_rows):
@@ -480,6 +491,22 @@ def run_profile(request: ProfileRequest, config: dict[str, Any], device: torch.d
         on_rows(group_rows)
         rows += group_rows
     return rows
+
+
+def failure_reason(err: BaseException) -> str:
+    """The ``skipped`` text of a (model, mode) whose step raised ``err``."""
+    return f"failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+
+
+def _guarded(step: Callable[[], None], failures: dict[int, str], key: int) -> Callable[[], None]:
+    """``step`` that records a RuntimeError or MemoryError (e.g. out of memory) in ``failures[key]``
+    instead of raising it, so that the other models of the group are still timed."""
+    def run() -> None:
+        try:
+            step()
+        except (RuntimeError, MemoryError) as err:
+            failures[key] = failure_reason(err)
+    return run
 
 
 def memory_figure(row: dict[str, Any]) -> float:

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import numpy as np
+
+from models.ann_index import EF_CONSTRUCTION, EF_SEARCH, GRAPH_DEGREE
 
 W, K, HEADS, UPDATED = 32, 4, 4, 17
 QUERIES = 200  # recall sample
@@ -44,45 +47,32 @@ def per_call(fn, calls: int = 50) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def bench_hnswlib(data, queries, truth, rng):
+def bench_hnswlib(data, queries, truth, rng, *, ef_construction: int, ef: int, new_labels: bool):
+    """hnswlib's HNSW (cosine, M = 16). ``new_labels=False``: a rewritten row updates its element in
+    place (add_items on the same label); True, as models/ann_index.py: the element is marked deleted
+    (a tombstone) and the row inserted under a fresh label (room for 2 N elements)."""
     import hnswlib
 
     n = len(data)
     index = hnswlib.Index(space="cosine", dim=W)
-    index.init_index(max_elements=n, ef_construction=64, M=16)
+    index.init_index(max_elements=2 * n if new_labels else n, ef_construction=ef_construction, M=GRAPH_DEGREE)
     index.set_num_threads(1)
     start = time.perf_counter()
     index.add_items(data, np.arange(n))
     build = time.perf_counter() - start
-    index.set_ef(32)
+    index.set_ef(ef)
     found = index.knn_query(queries, k=K)[0]
-    update = per_call(lambda i: index.add_items(unit(rng.standard_normal((UPDATED, W))), rng.integers(0, n, UPDATED)))
-    query = per_call(lambda i: index.knn_query(queries[i % len(queries)][None].repeat(HEADS, 0), k=K))
-    return build, update, query, recall(found, truth)
-
-
-def bench_hnswlib_chosen(data, queries, truth, rng):
-    """As models/ann_index.py: ef_construction 32, ef 128, a rewrite = tombstone + insert (new label)."""
-    import hnswlib
-
-    n = len(data)
-    index = hnswlib.Index(space="cosine", dim=W)
-    index.init_index(max_elements=2 * n, ef_construction=32, M=16)
-    index.set_num_threads(1)
-    start = time.perf_counter()
-    index.add_items(data, np.arange(n))
-    build = time.perf_counter() - start
-    index.set_ef(128)
-    found = index.knn_query(queries, k=K)[0]
-    label = {i: i for i in range(n)}
+    label = np.arange(n)  # slot -> the label of its current element
     fresh = iter(range(n, 2 * n))
 
     def rewrite(i):
-        slots = np.unique(rng.integers(0, n, UPDATED))
-        for s in slots:
-            index.mark_deleted(label[s])
-            label[s] = next(fresh)
-        index.add_items(unit(rng.standard_normal((len(slots), W))), np.array([label[s] for s in slots]))
+        slots = rng.integers(0, n, UPDATED)
+        if new_labels:
+            slots = np.unique(slots)
+            for s in slots:
+                index.mark_deleted(int(label[s]))
+                label[s] = next(fresh)
+        index.add_items(unit(rng.standard_normal((len(slots), W))), label[slots])
 
     update = per_call(rewrite)
     query = per_call(lambda i: index.knn_query(queries[i % len(queries)][None].repeat(HEADS, 0), k=K))
@@ -136,7 +126,9 @@ def main() -> None:
         data = unit(rng.standard_normal((n, W)))
         queries = unit(rng.standard_normal((QUERIES, W)))
         truth = exact_topk(data, queries)
-        for name, fn in [("hnswlib", bench_hnswlib), ("hnswlib-chosen", bench_hnswlib_chosen),
+        for name, fn in [("hnswlib", partial(bench_hnswlib, ef_construction=64, ef=32, new_labels=False)),
+                         ("hnswlib-chosen", partial(bench_hnswlib, ef_construction=EF_CONSTRUCTION, ef=EF_SEARCH,
+                                                    new_labels=True)),
                          ("faiss-hnsw", bench_faiss_hnsw), ("faiss-ivf", bench_faiss_ivf)]:
             try:
                 build, update, query, rec = fn(data, queries, truth, rng)

@@ -2,6 +2,7 @@
 recall@K against the exact K nearest rows (cosine), per-step update and query times, build time.
 
   python benchmarks/ann_recall.py --slots 1024,16384,262144 --width 32 --out results/scaling-cpu/recall.csv
+  python benchmarks/ann_recall.py --slots 1048576 --append --out results/scaling-cpu/recall.csv
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--slots", default="1024,16384")
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--out", help="CSV to write")
+    parser.add_argument("--append", action="store_true", help="add the rows to --out (header kept) instead of replacing it")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -53,9 +55,10 @@ def main() -> None:
         rows.append(measure(n, args.width))
         print(rows[-1], flush=True)
     if args.out:
-        with open(args.out, "w", newline="") as f:
+        with open(args.out, "a" if args.append else "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
+            if not (args.append and f.tell()):
+                writer.writeheader()
             writer.writerows(rows)
 
 

@@ -124,14 +124,13 @@ class SlotIndex:
         zero = self.unwritten(k)
         if len(zero) == 0:
             return slots
-        # merge the rows found with the unwritten (zero) rows by distance; found rows win ties
-        d0 = self.distance_to_zero(q)
-        out = np.empty((H, k), dtype=np.int64)
-        for h in range(H):
-            nearer = slots[h][dist[h] <= d0[h]]
-            farther = slots[h][dist[h] > d0[h]]
-            out[h] = np.concatenate([nearer, zero, farther])[:k]
-        return out
+        # merge the rows found (nearest first) with the unwritten (zero) rows by distance, all heads at
+        # once: a stable sort of [found, unwritten] puts found rows first where they tie
+        d0 = self.distance_to_zero(q)  # (H,)
+        keys = np.concatenate([dist, np.broadcast_to(d0[:, None], (H, len(zero)))], axis=1)
+        candidates = np.concatenate([slots, np.broadcast_to(zero, (H, len(zero)))], axis=1)
+        order = np.argsort(keys, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(candidates, order, axis=1)
 
 
     def _scan(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

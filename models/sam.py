@@ -166,9 +166,10 @@ def write_weights(w_r: torch.Tensor, alpha: torch.Tensor, gamma: torch.Tensor) -
     """w^W_t on the R K slots read at t-1 and the LRU slot (eq. 5): alpha (gamma w~^R_{t-1} + (1 - gamma) I^U_t).
     w_r (B, R, K); alpha (B, 1); gamma (B, 1), or (B, R K + 1) per written slot -> (B, R K + 1)."""
     B, R, K = w_r.shape
-    w_prev = torch.cat([w_r.reshape(B, R * K) / R, w_r.new_zeros(B, 1)], dim=1)  # heads' mean, 0 on the LRU slot
-    lru = torch.cat([w_r.new_zeros(B, R * K), w_r.new_ones(B, 1)], dim=1)  # I^U_t on the written slots
-    return alpha * (gamma * w_prev + (1.0 - gamma) * lru)
+    # w_prev is the heads' mean on the R K read slots and 0 on the LRU slot, I^U_t the reverse, so
+    # gamma w_prev + (1 - gamma) I^U_t is gamma w_prev on the read slots and 1 - gamma on the LRU slot
+    gamma_read, gamma_lru = (gamma, gamma) if gamma.shape[1] == 1 else (gamma[:, :-1], gamma[:, -1:])
+    return alpha * torch.cat([gamma_read * (w_r.reshape(B, R * K) / R), 1.0 - gamma_lru], dim=1)
 
 
 def sparse_write(M: torch.Tensor, slots: torch.Tensor, w_w: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -205,8 +206,7 @@ def code_usage(U_prev: torch.Tensor, t: torch.Tensor, index: torch.Tensor, weigh
 def accessed_slots(index: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Slots whose summed weight over ``index`` (C,) exceeds delta: the sparse form of ``access_times``."""
     slots, inverse = np.unique(index, return_inverse=True)
-    total = np.zeros(len(slots))
-    np.add.at(total, inverse, weights)
+    total = np.bincount(inverse, weights, minlength=len(slots))  # float64 sums in order, as np.add.at
     return slots[total > ACCESS_THRESHOLD]
 
 

@@ -297,6 +297,15 @@ def test_ann_index_fills_with_unwritten_rows_where_they_are_nearer():
     assert recall_at_k(found, nearest_slots(M, t64([[[1.0, 0.0]]]), 3)) == 1.0
 
 
+def test_ann_index_merges_unwritten_rows_per_head():
+    """Several heads at once: each head's found rows and the zero rows are merged by that head's own
+    distances (head 0 has one written row nearer than the zero rows, head 1 none, head 2 both)."""
+    M = t64([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]])
+    q = t64([[[1.0, -0.1], [-1.0, -0.5], [1.0, 1.0]]])
+    found = MemoryIndex.build(M).search(q, 3)
+    assert found.tolist() == [[[0, 2, 3], [2, 3, 1], [0, 1, 2]]]
+
+
 def test_least_accessed_ring_chooses_the_argmin_slot():
     """The ring's head equals argmin_i T(i) (ties to the lowest slot) after every step of random accesses."""
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@ import torch
 
 from bench.cli import main
 from bench.config import SCOPES, ConfigError, load_config
-from bench.profile_engine import GIB, build_request, extrapolate, run_profile, skip_reason
+from bench.profile_engine import GIB, StepRunner, build_request, extrapolate, run_profile, skip_reason
 
 CONFIG = load_config()
 NO_OVERRIDES = {scope: {} for scope in SCOPES}
@@ -112,3 +112,22 @@ def test_plot_scaling_without_slots_rows_is_an_error(tmp_path):
         from bench.plots.scaling import scaling
 
         scaling([tmp_path], tmp_path, None)
+
+
+def test_a_step_that_fails_while_timed_is_a_row_not_a_crash(monkeypatch):
+    """Out of memory in a timed step (after a warm-up that fitted): that model's row says so, the
+    larger sizes are skipped after it, and the other models of the group are still timed."""
+    real = StepRunner.train_step
+
+    def train_step(self):
+        if type(self.model).__name__ == "NTM" and self.count >= 1:  # past its first (warm-up) step
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory\n(details)")
+        real(self)
+
+    monkeypatch.setattr(StepRunner, "train_step", train_step)
+    df = scaling_rows("fig1-ntm,lstm", "16,64", modes="train")
+    ntm = df[df.model == "fig1-ntm"].set_index("memory_slots").skipped
+    assert ntm[16] == "failed: RuntimeError: DefaultCPUAllocator: can't allocate memory"
+    assert ntm[64] == "skipped at N=16, a smaller size"
+    lstm = df[df.model == "lstm"]
+    assert len(lstm) == 2 and lstm.skipped.isna().all() and (lstm.step_cpu_time_min_s > 0).all()
