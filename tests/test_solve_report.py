@@ -129,7 +129,7 @@ def test_variants_table_cells_side_by_side():
     assert ntm["copy paper vs code (log-rank)"].startswith("paper faster (p = ")  # 3 vs 3, fully separated
     lstm = table.loc["lstm"]  # priority_sort-code is a column of Table 1's priority_sort
     assert lstm["priority_sort paper variant (ours)"].startswith("1/1 solved [21%-100%], median 37.0k")
-    assert lstm["priority_sort code variant (ours)"] == "0/1 solved [0%-79%], loss 0.300 / 10 min"
+    assert lstm["priority_sort code variant (ours)"] == "0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min"
     assert lstm["priority_sort paper (Table 1)"] == "37.0k / 32 min"
     assert lstm["priority_sort paper vs code (log-rank)"].startswith("too few runs to tell (1 vs 1")
     assert "priority_sort-code paper variant (ours)" not in table.columns
@@ -140,7 +140,7 @@ def test_variants_table_marks_a_missing_variant_and_is_left_out_without_pairs(tm
     table = variants(runs, summarise(runs)).set_index("model")
     dnc = table.loc["dnc"]  # no paper-variant run: its cells say so, Table 1's cell is still there
     assert (dnc["paper variant"], dnc["copy paper variant (ours)"], dnc["copy paper vs code (log-rank)"]) == ("-", "-", "-")
-    assert dnc["copy code variant (ours)"] == "0/1 solved [0%-79%], loss 0.300 / 10 min"
+    assert dnc["copy code variant (ours)"] == "0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min"
     assert dnc["copy paper (Table 1)"] == "loss 0.429 / 348 min"
     assert table.loc["lstm", "copy paper variant (ours)"] == "-"  # a task the model did not run
     paper_only = runs[~runs.model.str.endswith("-code") & (runs.task == "copy")]
@@ -157,8 +157,8 @@ def test_a_run_with_code_options_on_a_paper_preset_is_a_code_variant_and_several
     runs = pd.concat([runs, options.astype(runs.dtypes.to_dict())], ignore_index=True)
     ntm = variants(runs, summarise(runs)).set_index("model").loc["ntm"]
     assert ntm["code variant"] == "ntm (head_input=c_normalized), ntm-code"
-    assert ntm["copy code variant (ours)"] == ("ntm (head_input=c_normalized): 0/1 solved [0%-79%], loss 0.300 / 10 min; "
-                                               "ntm-code: 0/1 solved [0%-79%], loss 0.300 / 20 min")
+    assert ntm["copy code variant (ours)"] == ("ntm (head_input=c_normalized): 0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min; "
+                                               "ntm-code: 0/1 solved [0%-79%] in 30k, loss 0.300 / 20 min")
     verdicts = ntm["copy paper vs code (log-rank)"].split("; ")
     assert [v.split(":")[0] for v in verdicts] == ["ntm vs ntm (head_input=c_normalized)", "ntm vs ntm-code"]
 
@@ -169,7 +169,7 @@ def test_one_code_preset_on_a_task_and_on_its_code_variant_gets_two_named_entrie
                          run("ntm-code", 0, "solved", 9000, task="priority_sort-code", variant=CODE)])
     ntm = variants(runs, summarise(runs)).set_index("model").loc["ntm"]
     assert ntm["priority_sort code variant (ours)"].startswith(
-        "ntm-code: 0/1 solved [0%-79%], loss 0.300 / 10 min; ntm-code on priority_sort-code: 1/1 solved")
+        "ntm-code: 0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min; ntm-code on priority_sort-code: 1/1 solved")
     verdicts = ntm["priority_sort paper vs code (log-rank)"].split("; ")
     assert verdicts == ["ntm vs ntm-code: neither solved",
                         "ntm vs ntm-code on priority_sort-code: too few runs to tell (1 vs 1: even complete "

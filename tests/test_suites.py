@@ -129,7 +129,7 @@ def test_table1_summary_means_spreads_and_paper_values():
     table = wide(summarise(synthetic_runs()))
     assert list(table.columns[:3]) == ["model", "params", "paper params"]
     assert table.set_index("model").loc["armin", "copy (paper)"] == "7.6k / 6 min"
-    assert table.set_index("model").loc["lstm", "copy (ours)"] == "0/2 solved [0%-66%], loss 0.350 / 61 min"
+    assert table.set_index("model").loc["lstm", "copy (ours)"] == "0/2 solved [0%-66%] in 100k, loss 0.350 / 61 min"
     assert table.set_index("model").loc["armin", "copy (ours)"] == "2/2 solved [34%-100%], median 7.0k [7.0k, 9.0k]† / 5 min"
 
 

@@ -156,10 +156,11 @@ def _bound(value: float) -> str:
 
 def stats_cell(r) -> str:
     """'3/3 solved [44-100%], median 6.2k [6.2k, 18.8k]† / 2 min' where any run solved, else
-    '0/2 solved [0-66%], loss 0.404 / 20 min' (the paper's figure for unsolved cells)."""
+    '0/2 solved [0-66%] in 30k, loss 0.404 / 20 min' (the paper's figure for unsolved cells, with the
+    largest budget of those runs: losses after different budgets are not comparable)."""
     solved = f"{r.solved} solved [{r.solve_low:.0%}-{r.solve_high:.0%}]"
     if r.ours_outcome == "unsolved" and not (r.solve_fraction > 0):
-        return f"{solved}, {cell(r.ours_value, None, r.ours_minutes, 'unsolved')}"
+        return f"{solved} in {r.budget_k:g}k, {cell(r.ours_value, None, r.ours_minutes, 'unsolved')}"
     if r.median_k is None or pd.isna(r.median_k):
         return solved
     mark = "" if r.median_interval_reliable else UNRELIABLE
