@@ -4,7 +4,8 @@ one CPU; its events come back through a Ray queue and its row as the task's resu
 started for the command and stopped at its end.
 
 A task whose worker dies (killed, out of memory, its node lost) is not retried: its run becomes an
-"error" row that says what Ray reported, and the sweep goes on. Ctrl-C and SIGTERM cancel every
+"error" row that says what Ray reported, and the sweep goes on. Every row's ``node`` column names the
+Ray node that ran it (NODE_IP/NODE_ID; the local executors write the hostname). Ctrl-C and SIGTERM cancel every
 outstanding task (force: their workers are killed) before the sweep stops.
 
 Every node needs mannbench importable (``pip install -e '.[ray]'`` on each) and the results folder at
@@ -25,12 +26,22 @@ POLL_S = 0.2  # the driver's longest wait for an event
 CPUS_PER_RUN = 1
 
 
+def ray_node() -> str:
+    """The Ray node this process runs on: NODE_IP/NODE_ID (the row's ``node`` column)."""
+    import ray
+
+    return f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()}"
+
+
 def _run_job(job: RunJob, index: int, events) -> dict[str, Any]:
-    """The Ray task: one run, its events into ``events`` (a ray.util.queue.Queue)."""
+    """The Ray task: one run, its events into ``events`` (a ray.util.queue.Queue); its "start" event
+    carries its node, for the row of a task lost later."""
     from bench.execution.run import execute
 
-    events.put((index, "start", ()))
-    return execute(job, throttled_emit(job, lambda kind, data: events.put((index, kind, data))))
+    node = ray_node()
+    events.put((index, "start", (node,)))
+    row = execute(job, throttled_emit(job, lambda kind, data: events.put((index, kind, data))))
+    return {**row, "node": node}
 
 
 class RayExecutor(Executor):
@@ -58,12 +69,20 @@ class RayExecutor(Executor):
             index_of = {task.remote(dataclasses.replace(job, threads=CPUS_PER_RUN), index, events): index
                         for index, job in enumerate(jobs)}  # torch threads: the task's CPU share, not the driver's
             pending = list(index_of)
+            node_of: dict[int, str] = {}  # where each started task runs
+
+            def on_event(event: Event) -> None:
+                if event.kind == "start":
+                    node_of[event.index] = event.data[0]
+                    event = Event(event.index, "start")
+                emit(event)
+
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
-                _drain(events, emit)
+                _drain(events, on_event)
                 for ref in done:
                     index = index_of[ref]
-                    emit(Event(index, "done", (_result(ray, ref, jobs[index]),)))
+                    emit(Event(index, "done", (_result(ray, ref, jobs[index], node_of.get(index, "")),)))
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -80,15 +99,16 @@ def _drain(events, emit: EmitEvent) -> None:
             emit(Event(index, kind, data))
 
 
-def _result(ray, ref, job: RunJob) -> dict[str, Any]:
-    """The task's row, or the error row of a task that did not come back."""
+def _result(ray, ref, job: RunJob, node: str) -> dict[str, Any]:
+    """The task's row, or the error row of a task that did not come back (``node``: where it ran, ""
+    if it never started)."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as err:  # an exception outside the run's own handling
         cause = err.cause if err.cause is not None else err
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
         return error_row(job, f"the Ray task failed: {type(cause).__name__}: {first}; "
-                              f"last lines of its log: {log_tail(job.log_path)}")
+                              f"last lines of its log: {log_tail(job.log_path)}", node)
     except ray.exceptions.RayError as err:  # the worker or its node died, out of memory, ...
         reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        return lost_row(job, f"Ray reported {type(err).__name__}: {reason}"[:300])
+        return lost_row(job, f"Ray reported {type(err).__name__}: {reason}"[:300], node)
