@@ -252,6 +252,29 @@ def test_cli_writes_one_row_and_one_curve_per_seed(tmp_path):
     assert set(curves.run_id) == set(runs.run_id) and (curves.groupby("run_id").size() == 2).all()
 
 
+def test_a_suite_turns_vectorized_seeds_on_and_the_flag_overrides_it(tmp_path):
+    import yaml
+
+    from bench.config import DEFAULT_CONFIG_PATH
+
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config["suites"] = {"mine": {"models": ["armin"], "tasks": ["copy"], "seeds": 2, "vectorize_seeds": True}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    def vectorized(*flags):
+        out = tmp_path / f"out{len(flags)}"
+        assert main(["--config", str(path), "run", "--suite", "mine", "-n", "4", "--out", str(out), *TINY, *flags]) == 0
+        runs = pd.read_csv(out / "runs.csv")
+        return sorted(runs.train_options.map(lambda text: json.loads(text).get("vectorized", 1)))
+
+    assert vectorized() == [2, 2]  # the suite's key: one group of two seeds
+    assert vectorized("--no-vectorize-seeds") == [1, 1]  # the flag wins: seed by seed
+    from bench.config import load_config, suite
+
+    assert all(suite(load_config(), name)["vectorize_seeds"] for name in ("table1", "table1-code"))
+
+
 def test_a_group_that_cannot_be_vectorized_runs_its_seeds_one_by_one(tmp_path, monkeypatch):
     import bench.vectorized
 
