@@ -413,8 +413,8 @@ def execute_group(jobs: list[RunJob], emit: Callable[..., None]) -> list[dict[st
 
 class SeedGroupExecutor(Executor):
     """``--vectorize-seeds``: the seeds of each vectorizable (model, task, options) group train as one
-    computation. An executor that runs units of work (``run_units``: the Ray executor, where each
-    group is one task) is given the groups and the other runs together; otherwise the groups train in
+    computation. An executor that runs units of work (``run_units``: worker processes and Ray, where
+    each group is one unit) is given the groups and the other runs together; otherwise the groups train in
     this process, one at a time, and every other job goes to ``inner`` (the executor the command would
     use anyway). The sweep stays the only writer of rows and curves."""
 
