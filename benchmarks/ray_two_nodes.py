@@ -28,8 +28,10 @@ import argparse
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +56,8 @@ EXCLUDED = {
 }
 LOCATION_OPTION = "output_dir"  # in train_options: the --out folder (not in spec_hash)
 NODE_CPUS = 1  # each simulated node's CPUs
+TIMING_COLUMNS = ("grid", "wall_s", "runs_wall_s", "load_before", "load_mean", "load_max", "load_after", "exit", "command")
+LOAD_SAMPLE_S = 5.0  # how often the 1-minute load average is read while a grid runs
 MODELS = ""  # --models: a part of the suite's models (a quick check of this script)
 
 
@@ -65,16 +69,49 @@ def bench_run(suite: str, out: Path, extra: list[str], overrides: list[str]) -> 
     for option in overrides:
         command += ["-s", option]
     load_before = os.getloadavg()
+    loads: list[float] = []
+    running = threading.Event()
+    running.set()
+
+    def sample() -> None:
+        while running.is_set():
+            loads.append(os.getloadavg()[0])
+            time.sleep(LOAD_SAMPLE_S)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    running.clear()
+    sampler.join()
     shown = " ".join(["bench", *command[3:]])
     print(f"$ {shown}\n  exit {result.returncode}, {wall:.1f} s", flush=True)
     if result.returncode != 0:
         print(result.stdout[-2000:], result.stderr[-2000:], sep="\n", file=sys.stderr)
     runs_s = sum(float(r["wall_time_s"] or 0) for r in read_rows(out / "runs.csv")) if (out / "runs.csv").exists() else 0.0
     return {"command": shown, "exit": result.returncode, "wall_s": round(wall, 1), "runs_wall_s": round(runs_s, 1),
-            "load_before": round(load_before[0], 2), "load_after": round(os.getloadavg()[0], 2)}
+            "load_before": round(load_before[0], 2), "load_after": round(os.getloadavg()[0], 2),
+            "load_mean": round(statistics.mean(loads), 2), "load_max": round(max(loads), 2)}
+
+
+def timing_table(timings: dict[str, dict]) -> str:
+    """Markdown: each grid's wall time, the sum of its runs' wall_time_s and the load around it."""
+    lines = ["Wall time of each `bench run` command (Ray's start included), the sum of its runs' `wall_time_s` "
+             f"(training and validation inside the runs), and the 1-minute load average (before, mean and max of "
+             f"samples every {LOAD_SAMPLE_S:.0f} s while it ran, after):", "",
+             "| grid | wall s | sum of runs' wall_time_s | load before | load mean | load max | load after | exit |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {k} | {t['wall_s']} | {t['runs_wall_s']} | {t['load_before']} | {t['load_mean']} | {t['load_max']} "
+              f"| {t['load_after']} | {t['exit']} |" for k, t in timings.items()]
+    return "\n".join(lines)
+
+
+def write_timings(path: Path, timings: dict[str, dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, TIMING_COLUMNS)
+        writer.writeheader()
+        writer.writerows({"grid": k, **t} for k, t in timings.items())
 
 
 def comparable(row: dict[str, str]) -> dict[str, str]:
@@ -174,19 +211,11 @@ def main() -> int:
         lines.append(f"- {name} (`{node_id}`): {len(runs)} runs: {', '.join(runs)}")
     lines += [f"- {name}: {len(runs)} runs: {', '.join(runs)}" for name, runs in per_node.items()
               if name not in names.values()]
-    lines += ["", "Wall time of each `bench run` command (Ray's start included), the sum of its runs' `wall_time_s` "
-              "(training and validation inside the runs), and the 1-minute load average before and after:", "",
-              "| grid | wall s | sum of runs' wall_time_s | load avg before | after | exit |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {k} | {t['wall_s']} | {t['runs_wall_s']} | {t['load_before']} | {t['load_after']} | {t['exit']} |"
-              for k, t in timings.items()]
+    lines += ["", timing_table(timings)]
     lines += ["", "Commands:", ""] + [f"    {t['command']}" for t in timings.values()]
     text = "\n".join(lines) + "\n"
     (out / "comparison.md").write_text(text)
-    with (out / "timings.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, ["grid", "wall_s", "runs_wall_s", "load_before", "load_after", "exit", "command"])
-        writer.writeheader()
-        writer.writerows({"grid": k, **t} for k, t in timings.items())
+    write_timings(out / "timings.csv", timings)
     print(text)
     return 1 if problems or not ray_rows else 0
 
