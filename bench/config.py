@@ -47,7 +47,7 @@ RUN_LOCATION_OPTIONS = ("device", "threads", "inference_batches", "output_dir", 
 # training options added after results were recorded: in the fingerprint only when set away from
 # these defaults, so the fingerprints of earlier runs (and --resume on their folders) stay valid
 LATER_OPTION_DEFAULTS = {"divergence_factor": 100.0, "divergence_patience": 3}
-SUITE_KEYS = ("description", "models", "tasks", "seeds", "model", "task", "train")
+SUITE_KEYS = ("description", "models", "tasks", "seeds", "vectorize_seeds", "model", "task", "train")
 MAX_SIZE = 10_000_000  # largest size or count option (hidden size, sequence length, images...)
 MAX_MODEL_NUMBERS = 1_000_000_000  # weights + buffers of one model: 4 GB in float32 before gradients and optimiser
 MAX_SEEDS = 10_000  # seeds per (model, task) in one command
@@ -329,6 +329,7 @@ class Suite(BaseModel):
     models: Names = []
     tasks: Names = []
     seeds: SeedCount = 1
+    vectorize_seeds: StrictBool = False  # train the seeds of each (model, task) as one computation (bench/vectorized.py)
     model: Preset = {}
     task: Preset = {}
     train: Preset = {}
@@ -551,6 +552,7 @@ def suite(config: dict[str, Any], name: str) -> dict[str, Any]:
         "models": entry.models,
         "tasks": entry.tasks,
         "seeds": entry.seeds,
+        "vectorize_seeds": entry.vectorize_seeds,
         "overrides": {"model": entry.model, "task": entry.task, "train": entry.train},
     }
 

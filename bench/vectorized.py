@@ -413,8 +413,10 @@ def execute_group(jobs: list[RunJob], emit: Callable[..., None]) -> list[dict[st
 
 class SeedGroupExecutor(Executor):
     """``--vectorize-seeds``: the seeds of each vectorizable (model, task, options) group train as one
-    computation in this process, one group at a time; every other job goes to ``inner`` (the executor
-    the command would use anyway). The sweep stays the only writer of rows and curves."""
+    computation. An executor that runs units of work (``run_units``: worker processes and Ray, where
+    each group is one unit) is given the groups and the other runs together; otherwise the groups train in
+    this process, one at a time, and every other job goes to ``inner`` (the executor the command would
+    use anyway). The sweep stays the only writer of rows and curves."""
 
     name = "vectorized"
 
@@ -423,6 +425,9 @@ class SeedGroupExecutor(Executor):
 
     def run(self, jobs: list[RunJob], emit: EmitEvent) -> None:
         together, alone = seed_groups([job.spec for job in jobs])
+        if hasattr(self.inner, "run_units"):
+            self.inner.run_units(jobs, together + [[index] for index in alone], emit)
+            return
         if alone:
             self.inner.run([jobs[i] for i in alone], lambda e: emit(Event(alone[e.index], e.kind, e.data)))
         for group in together:

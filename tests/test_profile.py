@@ -111,6 +111,20 @@ def test_saved_bytes_are_identical_across_runs_and_grow_with_hidden_size():
         assert saved[(model, 16)] > saved[(model, 8)] > 0
 
 
+def test_saved_bytes_count_a_storage_freed_on_the_way_apart_from_the_next_one():
+    from bench.run_metrics import saved_bytes
+
+    n, dropped = 1024, 10  # 4 KB factors: glibc hands a freed block of that size to the next one
+
+    def compute():
+        x = torch.ones(n, requires_grad=True)
+        for factor in range(dropped):
+            (x * torch.full((n,), float(factor))).sum()  # saves the factor (4n bytes); the graph is dropped at once
+        return (x * torch.full((n,), -1.0)).sum()
+
+    assert saved_bytes(compute) == (dropped + 1) * 4 * n  # each factor's storage once, also where addresses repeat
+
+
 def test_profile_cli_writes_documented_rows_and_the_plot_renders(tmp_path):
     out = tmp_path / "prof"
     assert main(["profile", "-m", "lstm,armin", "--hidden", "8,16", "--out", str(out), *TINY_CLI]) == 0

@@ -252,6 +252,49 @@ def test_cli_writes_one_row_and_one_curve_per_seed(tmp_path):
     assert set(curves.run_id) == set(runs.run_id) and (curves.groupby("run_id").size() == 2).all()
 
 
+def test_with_jobs_a_worker_process_trains_a_group_and_its_rows_are_those_of_the_main_process(tmp_path):
+    import os
+
+    def rows(*flags):
+        out = tmp_path / f"jobs{len(flags)}"
+        assert main(["run", "-m", "armin,lstm", "-t", "copy", "-n", "6", "--seeds", "2", "--vectorize-seeds",
+                     "--out", str(out), *TINY, *flags]) == 0
+        runs = pd.read_csv(out / "runs.csv").sort_values(["model", "seed"])
+        pids = [int(open(log).readline().split("(pid ")[1].split()[0]) for log in runs.log]
+        same = ["model", "seed", "status", "final_val_loss", "best_val_loss", "spec_hash"]
+        return runs[same].reset_index(drop=True), runs.train_options.map(json.loads).tolist(), pids
+
+    inline, options, pids = rows()
+    workers, options_jobs, pids_jobs = rows("--jobs", "2")
+    pd.testing.assert_frame_equal(workers, inline)
+    assert [o.get("vectorized") for o in options_jobs] == [2, 2, None, None] == [o.get("vectorized") for o in options]
+    assert set(pids) == {os.getpid()} and os.getpid() not in pids_jobs  # with --jobs 2, in workers
+    assert pids_jobs[0] == pids_jobs[1]  # ARMIN's two seeds: one computation, one worker
+
+
+def test_a_suite_turns_vectorized_seeds_on_and_the_flag_overrides_it(tmp_path):
+    import yaml
+
+    from bench.config import DEFAULT_CONFIG_PATH
+
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config["suites"] = {"mine": {"models": ["armin"], "tasks": ["copy"], "seeds": 2, "vectorize_seeds": True}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    def vectorized(*flags):
+        out = tmp_path / f"out{len(flags)}"
+        assert main(["--config", str(path), "run", "--suite", "mine", "-n", "4", "--out", str(out), *TINY, *flags]) == 0
+        runs = pd.read_csv(out / "runs.csv")
+        return sorted(runs.train_options.map(lambda text: json.loads(text).get("vectorized", 1)))
+
+    assert vectorized() == [2, 2]  # the suite's key: one group of two seeds
+    assert vectorized("--no-vectorize-seeds") == [1, 1]  # the flag wins: seed by seed
+    from bench.config import load_config, suite
+
+    assert all(suite(load_config(), name)["vectorize_seeds"] for name in ("table1", "table1-code"))
+
+
 def test_a_group_that_cannot_be_vectorized_runs_its_seeds_one_by_one(tmp_path, monkeypatch):
     import bench.vectorized
 

@@ -73,8 +73,9 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      help="where runs execute: local (this machine, default) or ray (a Ray cluster; pip install -e '.[ray]')")
     run.add_argument("--address", help="with --executor ray: the cluster to join (auto, or HOST:PORT); "
                      "default: start a local Ray instance for this command")
-    run.add_argument("--vectorize-seeds", action="store_true",
-                     help="train the seeds of each model/task/options as one computation (bench/vectorized.py)")
+    run.add_argument("--vectorize-seeds", action=argparse.BooleanOptionalAction, default=None,
+                     help="train the seeds of each model/task/options as one computation (bench/vectorized.py); "
+                     "default: the suite's vectorize_seeds (off without a suite)")
     run.add_argument(
         "--set", "-s", dest="options", action="append", metavar="SCOPE.NAME=VALUE",
         help="override any option: model.hidden_size=50, task.max_length=5, train.lr=1e-3, "
@@ -110,6 +111,13 @@ def specs_from_args(args: argparse.Namespace, config: dict[str, Any]) -> list[Ru
     return expand_runs(config, model_names, task_names, seeds, overrides)
 
 
+def vectorize_seeds(args: argparse.Namespace, config: dict[str, Any]) -> bool:
+    """--vectorize-seeds / --no-vectorize-seeds, else the suite's ``vectorize_seeds``."""
+    if args.vectorize_seeds is not None:
+        return args.vectorize_seeds
+    return bool(args.suite) and suite(config, args.suite)["vectorize_seeds"]
+
+
 def _format(value: Any) -> str:
     if value is None or value == "":
         return "-"
@@ -139,7 +147,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if address and executor_name != "ray":
         raise ConfigError(f"--address {address} needs --executor ray")
     executor = make_executor(executor_name, args.jobs, address)
-    if args.vectorize_seeds:  # the seeds of each group trained together, in this process
+    if vectorize_seeds(args, config):  # the seeds of each group trained together, in this process
         from bench.vectorized import SeedGroupExecutor
 
         executor = SeedGroupExecutor(executor)

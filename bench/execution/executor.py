@@ -75,9 +75,10 @@ def death_reason(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
-def lost_row(job: RunJob, how: str) -> dict[str, Any]:
-    """The error row of a job whose worker died: how, and the last lines of the run's log."""
-    return error_row(job, f"worker process died: {how}, mid-run; last lines of its log: {log_tail(job.log_path)}")
+def lost_row(job: RunJob, how: str, node: str | None = None) -> dict[str, Any]:
+    """The error row of a job whose worker died: how, and the last lines of the run's log (``node``:
+    where it ran, see ``error_row``)."""
+    return error_row(job, f"worker process died: {how}, mid-run; last lines of its log: {log_tail(job.log_path)}", node)
 
 
 class InlineExecutor(Executor):

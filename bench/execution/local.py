@@ -1,7 +1,8 @@
 """Worker processes on this machine (``bench run --jobs N``, N > 1).
 
-Each worker is a spawned process with a pipe of its own to the sweep: it receives one RunJob at a
-time and sends back the run's events and its row. No shared queue and no multiprocessing Manager (a
+Each worker is a spawned process with a pipe of its own to the sweep: it receives one unit at a time
+(a RunJob, or with --vectorize-seeds the RunJobs of a seed group, trained together) and sends back the
+runs' events and their rows. No shared queue and no multiprocessing Manager (a
 Manager is a process of its own that outlives a killed parent, and a worker killed while writing a
 shared queue can leave its lock held): a worker that dies takes only its own pipe with it.
 
@@ -85,14 +86,20 @@ def worker_main(conn, parent_pid: int) -> None:
 
     while True:
         try:
-            job = conn.recv()
+            unit = conn.recv()  # one run, or the seeds of a vectorized group: a list of RunJobs
         except EOFError:  # the sweep is gone
             return
-        if job is None:
+        if unit is None:
             return
-        _output_to(job.log_path)
-        emit = throttled_emit(job, lambda kind, data: conn.send((kind, data)))
-        conn.send(("done", (execute(job, emit),)))
+        _output_to(unit[0].log_path)
+        emitters = [throttled_emit(job, lambda kind, data, s=s: conn.send((s, kind, data))) for s, job in enumerate(unit)]
+        if len(unit) == 1:
+            rows = [execute(unit[0], emitters[0])]
+        else:
+            from bench.vectorized import execute_group
+
+            rows = execute_group(unit, lambda s, kind, *data: emitters[s](kind, *data))
+        conn.send((0, "done", (rows,)))
 
 
 # --- in the sweep -----------------------------------------------------------------------------------
@@ -106,12 +113,12 @@ class Worker:
         finally:
             signal.signal(signal.SIGINT, previous)
         child.close()
-        self.index: int | None = None  # the job it runs
-        self.job: RunJob | None = None
+        self.indices: list[int] = []  # the unit it runs (positions in the sweep's jobs), empty when idle
+        self.unit: list[RunJob] = []
 
-    def give(self, index: int, job: RunJob) -> None:
-        self.index, self.job = index, job
-        self.conn.send(job)
+    def give(self, indices: list[int], unit: list[RunJob]) -> None:
+        self.indices, self.unit = indices, unit
+        self.conn.send(unit)
 
     def stop(self) -> None:
         if self.process.is_alive():
@@ -125,28 +132,34 @@ class ProcessExecutor(Executor):
         self.jobs = jobs
 
     def run(self, jobs: list[RunJob], emit: EmitEvent) -> None:
+        self.run_units(jobs, [[index] for index in range(len(jobs))], emit)
+
+    def run_units(self, jobs: list[RunJob], units: list[list[int]], emit: EmitEvent) -> None:
+        """Each unit (positions in ``jobs``: one run, or a vectorized seed group, trained together by
+        ``bench.vectorized.execute_group``) to one worker; otherwise as ``run``."""
         context = multiprocessing.get_context("spawn")  # no forked OpenMP or torch state
-        queue = deque(enumerate(jobs))
+        queue = deque(units)
         workers: list[Worker] = []
         dying: list[tuple[float, Worker]] = []  # stopped by a group signal: recorded after a grace period
         try:
-            while queue or any(w.job for w in workers) or dying:
-                while queue and len([w for w in workers if w.job]) < self.jobs:
-                    idle = next((w for w in workers if not w.job), None)
+            while queue or any(w.unit for w in workers) or dying:
+                while queue and len([w for w in workers if w.unit]) < self.jobs:
+                    idle = next((w for w in workers if not w.unit), None)
                     if idle is None:
                         idle = Worker(context, os.getpid())
                         workers.append(idle)
-                    index, job = queue.popleft()
+                    unit = queue.popleft()
                     try:
-                        idle.give(index, job)
-                    except OSError:  # it died while idle: nothing was lost, a fresh one takes the job
-                        idle.index, idle.job = None, None
+                        idle.give(unit, [jobs[i] for i in unit])
+                    except OSError:  # it died while idle: nothing was lost, a fresh one takes the unit
+                        idle.indices, idle.unit = [], []
                         idle.process.join()
                         workers.remove(idle)
-                        queue.appendleft((index, job))
+                        queue.appendleft(unit)
                         continue
-                    emit(Event(index, "start"))
-                busy = [w for w in workers if w.job]
+                    for index in unit:
+                        emit(Event(index, "start"))
+                busy = [w for w in workers if w.unit]
                 wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=POLL_S)
                 for worker in busy:
                     if not self._receive(worker, emit):  # the worker is gone
@@ -168,23 +181,24 @@ class ProcessExecutor(Executor):
         """Hand on every message the worker has sent; False if it has died (its pipe is closed)."""
         try:
             while worker.conn.poll():
-                kind, data = worker.conn.recv()
+                position, kind, data = worker.conn.recv()
                 if kind == "done":
-                    index = worker.index
-                    worker.index, worker.job = None, None
-                    emit(Event(index, "done", data))
+                    indices = worker.indices
+                    worker.indices, worker.unit = [], []
+                    for index, row in zip(indices, data[0]):
+                        emit(Event(index, "done", (row,)))
                 else:
-                    emit(Event(worker.index, kind, data))
+                    emit(Event(worker.indices[position], kind, data))
         except (EOFError, OSError):
             return False
         return worker.process.is_alive() or worker.conn.poll() is True
 
     @staticmethod
     def _lost(worker: Worker, emit: EmitEvent) -> None:
-        if worker.job is None:  # died between jobs: nothing lost
-            return
-        emit(Event(worker.index, "done", (lost_row(worker.job, death_reason(worker.process.exitcode)),)))
-        worker.index, worker.job = None, None
+        how = death_reason(worker.process.exitcode)
+        for index, job in zip(worker.indices, worker.unit):  # none if it died between units: nothing lost
+            emit(Event(index, "done", (lost_row(job, how),)))
+        worker.indices, worker.unit = [], []
 
 
 def _shut_down(workers: list[Worker]) -> None:
@@ -192,7 +206,7 @@ def _shut_down(workers: list[Worker]) -> None:
     runs are abandoned, not recorded) get SIGTERM, then SIGKILL."""
     for worker in workers:
         try:
-            if worker.job is None:
+            if not worker.unit:
                 worker.conn.send(None)
             else:
                 worker.stop()

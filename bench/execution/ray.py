@@ -1,10 +1,12 @@
 """Ray tasks (``bench run --executor ray [--address auto|HOST:PORT]``): each run is a Ray task with
-one CPU; its events come back through a Ray queue and its row as the task's result, and the sweep
-(the driver) alone writes them. Without ``--address`` a local Ray instance with ``--jobs`` CPUs is
+one CPU (with ``--vectorize-seeds``, each vectorized seed group is one task: ``run_units``); its
+events come back through a Ray queue and its row as the task's result, and the sweep (the driver)
+alone writes them. Without ``--address`` a local Ray instance with ``--jobs`` CPUs is
 started for the command and stopped at its end.
 
-A task whose worker dies (killed, out of memory, its node lost) is not retried: its run becomes an
-"error" row that says what Ray reported, and the sweep goes on. Ctrl-C and SIGTERM cancel every
+A task whose worker dies (killed, out of memory, its node lost) is not retried: its runs become
+"error" rows that says what Ray reported, and the sweep goes on. Every row's ``node`` column names the
+Ray node that ran it (NODE_IP/NODE_ID; the local executors write the hostname). Ctrl-C and SIGTERM cancel every
 outstanding task (force: their workers are killed) before the sweep stops.
 
 Every node needs mannbench importable (``pip install -e '.[ray]'`` on each) and the results folder at
@@ -25,12 +27,31 @@ POLL_S = 0.2  # the driver's longest wait for an event
 CPUS_PER_RUN = 1
 
 
-def _run_job(job: RunJob, index: int, events) -> dict[str, Any]:
-    """The Ray task: one run, its events into ``events`` (a ray.util.queue.Queue)."""
+def ray_node() -> str:
+    """The Ray node this process runs on: NODE_IP/NODE_ID (the row's ``node`` column)."""
+    import ray
+
+    return f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()}"
+
+
+def _run_unit(jobs: list[RunJob], indices: list[int], events) -> list[dict[str, Any]]:
+    """The Ray task: one run, or the seeds of one vectorized group trained together
+    (``bench.vectorized.execute_group``); their events into ``events`` (a ray.util.queue.Queue),
+    their rows as the result. The "start" events carry the node, for the rows of a task lost later."""
     from bench.execution.run import execute
 
-    events.put((index, "start", ()))
-    return execute(job, throttled_emit(job, lambda kind, data: events.put((index, kind, data))))
+    node = ray_node()
+    for index in indices:
+        events.put((index, "start", (node,)))
+    emitters = [throttled_emit(job, lambda kind, data, i=index: events.put((i, kind, data)))
+                for job, index in zip(jobs, indices)]
+    if len(jobs) == 1:
+        rows = [execute(jobs[0], emitters[0])]
+    else:
+        from bench.vectorized import execute_group
+
+        rows = execute_group(jobs, lambda s, kind, *data: emitters[s](kind, *data))
+    return [{**row, "node": node} for row in rows]
 
 
 class RayExecutor(Executor):
@@ -44,6 +65,11 @@ class RayExecutor(Executor):
         self.jobs, self.address = jobs, address
 
     def run(self, jobs: list[RunJob], emit: EmitEvent) -> None:
+        self.run_units(jobs, [[index] for index in range(len(jobs))], emit)
+
+    def run_units(self, jobs: list[RunJob], units: list[list[int]], emit: EmitEvent) -> None:
+        """Each unit (positions in ``jobs``: one run, or a vectorized seed group) a Ray task with one
+        CPU; otherwise as ``run``."""
         import ray
         from ray.util.queue import Queue
 
@@ -54,16 +80,26 @@ class RayExecutor(Executor):
         pending: list = []
         try:
             events = Queue(actor_options={"num_cpus": 0})
-            task = ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)(_run_job)
-            index_of = {task.remote(dataclasses.replace(job, threads=CPUS_PER_RUN), index, events): index
-                        for index, job in enumerate(jobs)}  # torch threads: the task's CPU share, not the driver's
-            pending = list(index_of)
+            task = ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)(_run_unit)
+            unit_of = {task.remote([dataclasses.replace(jobs[i], threads=CPUS_PER_RUN) for i in unit], unit, events): unit
+                       for unit in units}  # torch threads: the task's CPU share, not the driver's
+            pending = list(unit_of)
+            node_of: dict[int, str] = {}  # where each started task runs
+
+            def on_event(event: Event) -> None:
+                if event.kind == "start":
+                    node_of[event.index] = event.data[0]
+                    event = Event(event.index, "start")
+                emit(event)
+
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
-                _drain(events, emit)
+                _drain(events, on_event)
                 for ref in done:
-                    index = index_of[ref]
-                    emit(Event(index, "done", (_result(ray, ref, jobs[index]),)))
+                    unit = unit_of[ref]
+                    rows = _results(ray, ref, [jobs[i] for i in unit], node_of.get(unit[0], ""))
+                    for index, row in zip(unit, rows):
+                        emit(Event(index, "done", (row,)))
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -80,15 +116,16 @@ def _drain(events, emit: EmitEvent) -> None:
             emit(Event(index, kind, data))
 
 
-def _result(ray, ref, job: RunJob) -> dict[str, Any]:
-    """The task's row, or the error row of a task that did not come back."""
+def _results(ray, ref, jobs: list[RunJob], node: str) -> list[dict[str, Any]]:
+    """The task's rows, or the error row of each of its runs if the task did not come back (``node``:
+    where it ran, "" if it never started)."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as err:  # an exception outside the run's own handling
         cause = err.cause if err.cause is not None else err
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-        return error_row(job, f"the Ray task failed: {type(cause).__name__}: {first}; "
-                              f"last lines of its log: {log_tail(job.log_path)}")
+        return [error_row(job, f"the Ray task failed: {type(cause).__name__}: {first}; "
+                               f"last lines of its log: {log_tail(job.log_path)}", node) for job in jobs]
     except ray.exceptions.RayError as err:  # the worker or its node died, out of memory, ...
         reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        return lost_row(job, f"Ray reported {type(err).__name__}: {reason}"[:300])
+        return [lost_row(job, f"Ray reported {type(err).__name__}: {reason}"[:300], node) for job in jobs]

@@ -85,11 +85,12 @@ def base_row(job: RunJob) -> dict[str, Any]:
     }
 
 
-def error_row(job: RunJob, error: str) -> dict[str, Any]:
-    """The row of a run that did not come back (its worker died): made by the sweep, not the run."""
+def error_row(job: RunJob, error: str, node: str | None = None) -> dict[str, Any]:
+    """The row of a run that did not come back (its worker died): made by the sweep, not the run.
+    ``node``: where the run was executing (default: this machine, where local workers run)."""
     row = base_row(job)
     row.update(environment(torch.device("cpu")), device=job.spec.train.device, status="error", error=error,
-               timestamp=utc_now())
+               timestamp=utc_now(), node=socket.gethostname() if node is None else node)
     return row
 
 
@@ -133,7 +134,7 @@ def execute(job: RunJob, emit: Emit | None = None, train_loop: TrainLoop | None 
     log = RunLog(job.log_path)
     log.write(f"{utc_now()} run {job.run_id}: {spec.model}/{spec.task} seed {spec.seed} spec_hash {spec.spec_hash} "
               f"(pid {os.getpid()} on {socket.gethostname()})")
-    row = {**base_row(job), **environment(device)}
+    row = {**base_row(job), **environment(device), "node": socket.gethostname()}  # a Ray task names its node
     try:
         with run_lock(job.out_dir, spec.spec_hash):
             row.update(_train_and_measure(job, device, log, emit, train_loop))

@@ -81,6 +81,7 @@ RUN_COLUMNS: dict[str, str] = {
     "torch_version": "torch.__version__",
     "python_version": "Python version",
     "hostname": "machine name",
+    "node": "where the run executed: the machine's hostname (local executor: this process or its worker processes), or NODE_IP/NODE_ID of the Ray node that ran the task (--executor ray; NODE_ID as `ray list nodes` shows it); empty in files written before the column existed, and for a Ray task lost before it started",
     "git_commit": "git commit of the harness (with '-dirty' if the tree had changes)",
 }
 

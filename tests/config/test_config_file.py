@@ -43,6 +43,10 @@ def set_suite(name, entry):
     (set_suite("mine", {"models": ["lstm"], "tasks": ["copy"], "train": [1]}),
      "suites.mine.train=[1]: must be a mapping of options"),
     (set_suite("mine", {"models": ["lstm"], "taks": ["copy"]}), "suites.mine.taks: no such option"),
+    (set_suite("mine", {"models": ["lstm"], "tasks": ["copy"], "vectorize_seeds": "yes"}),
+     "suites.mine.vectorize_seeds='yes': must be true or false"),
+    (set_suite("mine", {"models": ["lstm"], "tasks": ["copy"], "vectorize_seeds": 1}),
+     "suites.mine.vectorize_seeds=1: must be true or false"),
 ])
 def test_malformed_file_is_one_line_exit_2(cli, tmp_path, capsys, change, message):
     path = write(tmp_path, change)

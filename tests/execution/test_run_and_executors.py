@@ -2,6 +2,7 @@
 included), an error row's log holds the whole traceback, and the words for a lost worker."""
 
 import signal
+import socket
 import sys
 
 import numpy as np
@@ -84,6 +85,7 @@ def test_the_inline_executor_ends_every_job_with_one_done_event(tmp_path):
         (0, "start"), (0, "validation"), (0, "validation"), (0, "done"),
         (1, "start"), (1, "validation"), (1, "validation"), (1, "done")]
     assert [e.data[0]["run_id"] for e in events if e.kind == "done"] == [j.run_id for j in jobs]
+    assert [e.data[0]["node"] for e in events if e.kind == "done"] == [socket.gethostname()] * 2
 
 
 def test_a_lost_worker_says_how_it_died_and_what_its_log_said_last(tmp_path):
@@ -98,7 +100,8 @@ def test_a_lost_worker_says_how_it_died_and_what_its_log_said_last(tmp_path):
     assert row["status"] == "error" and row["run_id"] == job.run_id and row["spec_hash"] == spec.spec_hash
     assert row["error"] == ("worker process died: killed by SIGSEGV (segmentation fault), mid-run; last lines of its log: "
                             "run started | it 100 val_loss 0.5 | Fatal Python error: Segmentation fault")
-    assert row["log"] == job.log_path
+    assert row["log"] == job.log_path and row["node"] == socket.gethostname()  # a local worker: this machine
+    assert lost_row(job, "vanished", node="10.0.0.7/ab12")["node"] == "10.0.0.7/ab12"  # a Ray task: its node
 
 
 def test_executor_options_without_ray_or_without_the_executor_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys):

@@ -204,6 +204,16 @@ def test_an_older_layout_gets_the_new_columns_and_keeps_its_rows(tmp_path):
     assert b'bad,"line\n' in (tmp_path / "runs.csv").read_bytes()  # a bad line is kept as it was
 
 
+def test_a_runs_file_from_before_the_node_column_reads_with_node_empty(tmp_path):
+    append_rows(tmp_path / "runs.csv", [c for c in RUN_COLUMNS if c != "node"], [{"run_id": "a", "hostname": "h"}])
+    assert "node" not in read_rows(tmp_path / "runs.csv")[0]  # a reader takes the file as it is: row.get("node")
+    with ResultsStore(tmp_path) as store:
+        store.append_run({"run_id": "b", "node": "10.0.0.7/ab12"})
+    rows = read_rows(tmp_path / "runs.csv", lambda m: None)
+    assert [(r["run_id"], r["hostname"], r["node"]) for r in rows] == [("a", "h", ""), ("b", "", "10.0.0.7/ab12")]
+    assert "| node |" in (tmp_path / "COLUMNS.md").read_text()
+
+
 def test_writing_outside_the_lock_is_a_bug(tmp_path):
     with pytest.raises(AssertionError):
         ResultsStore(tmp_path).append_curve([{"run_id": "a"}])
