@@ -15,7 +15,7 @@ import pytest
 from bench.cli import main
 from bench.store import read_rows
 
-SEEDS = 4
+SEEDS = 8  # enough runs that a loaded machine cannot finish them all between the first row and the signal
 ARGS = ["run", "-m", "lstm", "-t", "copy", "--seeds", str(SEEDS), "-n", "300", "--val-every", "150", "-q", "-s", "task.max_length=3", "-s", "task.bits=4", "-s", "model.hidden_size=8",
         "-s", "train.val_batches=1", "-s", "train.val_batch_size=2", "-s", "train.inference_batches=1"]
 WAIT_S = 120  # the longest wait for a sweep to reach the point a test needs (a loaded CI machine)
