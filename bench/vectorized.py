@@ -411,6 +411,14 @@ def execute_group(jobs: list[RunJob], emit: Callable[..., None]) -> list[dict[st
             for s, (job, loop) in enumerate(zip(jobs, loops))]
 
 
+def execute_unit(jobs: list[RunJob], emitters: list[Callable[[str, Any], None]]) -> list[dict[str, Any]]:
+    """An executor's unit of work, where it runs: one run (``execute``) or the seeds of one vectorized
+    group trained together (``execute_group``); ``emitters[s]`` takes job ``s``'s events. A row per job."""
+    if len(jobs) == 1:
+        return [execute(jobs[0], emitters[0])]
+    return execute_group(jobs, lambda s, kind, *data: emitters[s](kind, *data))
+
+
 class SeedGroupExecutor(Executor):
     """``--vectorize-seeds``: the seeds of each vectorizable (model, task, options) group train as one
     computation. An executor that runs units of work (``run_units``: worker processes and Ray, where

@@ -82,7 +82,7 @@ def worker_main(conn, parent_pid: int) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle
     faulthandler.enable()  # a fatal error (segfault) leaves its stack in the run's log (stderr)
-    from bench.execution.run import execute  # the heavy imports, once the worker is tied to its parent
+    from bench.vectorized import execute_unit  # the heavy imports, once the worker is tied to its parent
 
     while True:
         try:
@@ -93,13 +93,7 @@ def worker_main(conn, parent_pid: int) -> None:
             return
         _output_to(unit[0].log_path)
         emitters = [throttled_emit(job, lambda kind, data, s=s: conn.send((s, kind, data))) for s, job in enumerate(unit)]
-        if len(unit) == 1:
-            rows = [execute(unit[0], emitters[0])]
-        else:
-            from bench.vectorized import execute_group
-
-            rows = execute_group(unit, lambda s, kind, *data: emitters[s](kind, *data))
-        conn.send((0, "done", (rows,)))
+        conn.send((0, "done", (execute_unit(unit, emitters),)))
 
 
 # --- in the sweep -----------------------------------------------------------------------------------

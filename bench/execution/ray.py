@@ -38,20 +38,14 @@ def _run_unit(jobs: list[RunJob], indices: list[int], events) -> list[dict[str, 
     """The Ray task: one run, or the seeds of one vectorized group trained together
     (``bench.vectorized.execute_group``); their events into ``events`` (a ray.util.queue.Queue),
     their rows as the result. The "start" events carry the node, for the rows of a task lost later."""
-    from bench.execution.run import execute
+    from bench.vectorized import execute_unit
 
     node = ray_node()
     for index in indices:
         events.put((index, "start", (node,)))
     emitters = [throttled_emit(job, lambda kind, data, i=index: events.put((i, kind, data)))
                 for job, index in zip(jobs, indices)]
-    if len(jobs) == 1:
-        rows = [execute(jobs[0], emitters[0])]
-    else:
-        from bench.vectorized import execute_group
-
-        rows = execute_group(jobs, lambda s, kind, *data: emitters[s](kind, *data))
-    return [{**row, "node": node} for row in rows]
+    return [{**row, "node": node} for row in execute_unit(jobs, emitters)]
 
 
 class RayExecutor(Executor):
