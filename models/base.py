@@ -102,6 +102,10 @@ class RecurrentModel(nn.Module):
             state = self.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
         elif self.writes_in_place():  # one copy up front, so the caller's memory is never modified
             state = {**state, self.inplace_memory: state[self.inplace_memory].clone()}
+        return self.unroll(x, state)
+
+    def unroll(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """The cell over every step of x (T, B, I) from ``state``, then the readout: (T, B, O), final state."""
         features = []
         for x_t in x:
             o_t, state = self.cell(x_t, state)

@@ -267,11 +267,7 @@ class SAM(MemoryController):
             return super().forward(x, state)
         # sparse: one memory written in place (section 3.4), also in training; no copy of a given state
         state = self.initial_state(x.shape[1], device=x.device, dtype=x.dtype) if state is None else state
-        features = []
-        for x_t in x:
-            o_t, state = self.cell(x_t, state)
-            features.append(o_t)
-        return self.readout(torch.stack(features)), state
+        return self.unroll(x, state)
 
     def _side(self, state: State) -> SparseSide:
         """The index and ring of this state's memory, rebuilt if they describe another memory or step."""
