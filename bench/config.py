@@ -9,7 +9,7 @@ Checking (pydantic), all before any run starts:
   model of at most ``MAX_MODEL_NUMBERS`` weights and buffers (built on PyTorch's meta device, which
   allocates nothing); then the class's own ``validate`` (ranges that depend on each other);
 - options a run would ignore are errors: memory sizes for a model without a memory, training options
-  the run's training loop does not read (``bench.training.USED_OPTIONS``), RMSprop's options with Adam, the
+  the run's training loop does not read (``bench.loop_options.USED_OPTIONS``), RMSprop's options with Adam, the
   options of a learning-rate schedule that is not the one chosen.
 
 Merging: one rule for every scope (model, task, train). A preset (or the ``training:`` defaults), then
@@ -39,6 +39,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 import models
 import tasks
+from bench.errors import ConfigError
+from bench.loop_options import USED_OPTIONS
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "benchmarks.yaml"  # package data: found installed too
 SCOPES = ("model", "task", "train")  # prefixes of --set KEY=VALUE
@@ -54,10 +56,6 @@ MAX_SEEDS = 10_000  # seeds per (model, task) in one command
 MAX_SEED = 2**31 - 1  # seeds seed torch generators after offsets and strides: kept far inside 64 bits
 MEMORY_OPTIONS = ("memory_slots", "memory_width")  # sizes a model has only if its config declares them
 SHOWN_VALUE_CHARS = 60  # a value longer than this is cut in error messages
-
-
-class ConfigError(ValueError):
-    """A user error in configuration or arguments (reported in one line, exit code 2)."""
 
 
 # --- option types: what pydantic checks, and what an error says is valid ----------------------------
@@ -250,9 +248,7 @@ class TrainConfig:
 def unread_train_options(cfg: TrainConfig, loop: str) -> dict[str, str]:
     """Options that a run of training loop ``loop`` with ``cfg`` does not read -> who reads them. A run
     must leave those as the ``training:`` defaults have them: never accepted and ignored. Each loop
-    declares what it reads where it is registered (``bench.training.USED_OPTIONS``)."""
-    from bench.training import USED_OPTIONS  # here, not at the top: bench.training imports this module
-
+    declares what it reads (``bench.loop_options.USED_OPTIONS``)."""
     unread = {}
     if loop in USED_OPTIONS:
         for name in set().union(*USED_OPTIONS.values()) - USED_OPTIONS[loop]:

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.config import ConfigError
+from bench.errors import ConfigError
 from bench.status import FINISHED  # statuses --resume treats as done ("error" is retried)
 from bench.store.lock import LockHeld, folder_lock
 from bench.store.table import Warn, append_rows, header_of, read_rows, rewrite_with_columns, warn_on_stderr

@@ -30,16 +30,13 @@ from bench.status import SOLVED, UNSOLVED
 from bench.training.checkpoint import CheckpointFile, rng_state, run_name, set_rng_state
 from bench.training.divergence import DivergenceRule
 from bench.training.outcome import TrainOutcome, ValidationPoint
-from bench.training.registry import COMMON_OPTIONS, register_trainer
+from bench.loop_options import EPISODIC_OPTIONS
+from bench.training.registry import register_trainer
 from bench.training.step import make_optimizer, train_step
 from models.base import RecurrentModel
 from tasks.base import Task
 
 VALIDATION_SEED_OFFSET = 1_000_003  # validation data comes from its own generator, never the training stream
-
-EPISODIC_OPTIONS = COMMON_OPTIONS | {
-    "val_every", "val_batches", "solved_threshold", "solved_window", "solved_max_fraction_above", "stop_when_solved",
-}
 
 
 def is_solved(val_losses: list[float], cfg: TrainConfig) -> bool:

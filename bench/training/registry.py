@@ -6,32 +6,24 @@ signature of ``bench.training.episodic.train`` and returns a ``TrainOutcome``.
 
 ``USED_OPTIONS[name]`` is the set of ``TrainConfig`` fields that loop reads, together with
 ``RUNNER_OPTIONS`` (read by the runner around every loop). Any other field does nothing for that loop,
-so the configuration layer can reject it when it is set away from its default.
+so the configuration layer can reject it when it is set away from its default. Those declarations live
+in bench/loop_options.py, which imports nothing, so the configuration reads them without importing the
+training code.
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
+from bench.loop_options import COMMON_OPTIONS, RUNNER_OPTIONS, USED_OPTIONS  # noqa: F401  declared below the config
 from models.registry import Registry
 
 TRAINERS = Registry("training loop")  # name -> loop function
-USED_OPTIONS: dict[str, frozenset[str]] = {}
-
-# read by the runner for every loop (device and dtype of the model, threads, the inference timing,
-# and solved_window for the final_val_loss column)
-RUNNER_OPTIONS = frozenset({"device", "dtype", "threads", "inference_batches", "solved_window", "generalization"})
-
-# read by both loops: the shared step (bench/training/step.py), checkpoints and the divergence rule
-COMMON_OPTIONS = frozenset({
-    "iterations", "batch_size", "optimizer", "lr", "alpha", "momentum", "clip_value", "clip_norm",
-    "val_batch_size", "inverse_temperature", "output_dir", "checkpoint_every",
-    "divergence_factor", "divergence_patience",
-})
 
 
 def register_trainer(name: str, uses: Iterable[str]):
-    """Register a loop under ``name``; ``uses``: the TrainConfig fields it reads (RUNNER_OPTIONS added)."""
+    """Register a loop under ``name``; ``uses``: the TrainConfig fields it reads (RUNNER_OPTIONS added;
+    the built-in loops' declarations are in bench/loop_options.py, which the configuration reads)."""
 
     def decorate(fn):
         USED_OPTIONS[name] = frozenset(uses) | RUNNER_OPTIONS

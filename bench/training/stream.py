@@ -51,17 +51,13 @@ from bench.status import UNSOLVED
 from bench.training.checkpoint import CheckpointFile, rng_state, run_name, set_rng_state
 from bench.training.divergence import DivergenceRule
 from bench.training.outcome import TrainOutcome, ValidationPoint
-from bench.training.registry import COMMON_OPTIONS, register_trainer
+from bench.loop_options import STREAM_OPTIONS
+from bench.training.registry import register_trainer
 from bench.training.step import make_optimizer, train_step
 from models.base import RecurrentModel, State, detach_state
 
 EPOCH_SEED_STRIDE = 1_000_003  # epoch e of seed s shuffles with generator seed s * stride + e
 SECONDS_PER_MINUTE = 60.0
-
-STREAM_OPTIONS = COMMON_OPTIONS | {
-    "epochs", "lr_schedule", "lr_decay", "lr_patience", "lr_step_epochs", "early_stopping_patience",
-    "temperature_unit", "test_every_epoch",
-}
 
 EPOCHS_FILE = "epochs.csv"
 EPOCH_COLUMNS: dict[str, str] = {
