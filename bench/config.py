@@ -39,6 +39,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 import models
 import tasks
+from bench import yaml_reader
 from bench.errors import ConfigError
 from bench.loop_options import USED_OPTIONS
 
@@ -334,7 +335,7 @@ class Suite(BaseModel):
 class ConfigFile(BaseModel):
     """The shape of benchmarks.yaml (options are checked when a run uses them; profiles by bench profile)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
     training: Preset = {}
     models: Annotated[dict[str, Preset], Field(min_length=1)]
     tasks: Annotated[dict[str, Preset], Field(min_length=1)]
@@ -349,7 +350,7 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_reader.load(path.read_text(encoding="utf-8"), str(path))
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path} is not UTF-8 text (byte {err.start}: {err.object[err.start:err.start + 1]!r})") from None
     except yaml.YAMLError as err:
@@ -358,6 +359,10 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"malformed YAML in {path}{where}: {getattr(err, 'problem', err)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping with sections models, tasks, training")
+    unknown = [str(name) for name in data if name not in ConfigFile.model_fields]
+    if unknown:
+        raise ConfigError(f"{path}: unknown section {unknown[0]!r} (a misspelling?); "
+                          f"valid sections: {', '.join(sorted(ConfigFile.model_fields))}")
     try:
         checked = ConfigFile.model_validate(data)
     except ValidationError as err:
@@ -381,7 +386,7 @@ def resolve_preset(config: dict, section: str, name: str, registry: dict) -> tup
 
 def parse_overrides(items: list[str] | None) -> dict[str, dict[str, Any]]:
     """``["model.hidden_size=20", "train.lr=1e-3"]`` -> {"model": {...}, "task": {...}, "train": {...}}.
-    Values are parsed as YAML scalars (numbers, booleans, strings)."""
+    Values are parsed as YAML scalars (numbers, text, and YAML 1.2 booleans: true or false, in any case)."""
     out: dict[str, dict[str, Any]] = {scope: {} for scope in SCOPES}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -391,7 +396,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, dict[str, Any]]:
         if not value.strip():
             raise ConfigError(f"option {key} has no value ({item!r}); give {key}=VALUE")
         try:
-            parsed = yaml.safe_load(value)
+            parsed = yaml_reader.load(value, f"option {key}")
         except yaml.YAMLError:
             parsed = value
         target = out[scope]
