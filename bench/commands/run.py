@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -68,7 +69,12 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--dtype", choices=("float32", "float64"), help="parameter and data precision")
     run.add_argument("--out", "-o", type=folder, default=DEFAULT_OUT, help="results folder (default results/)")
     run.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel processes (threads split between them)")
-    run.add_argument("--resume", action="store_true", help="skip runs that already have a finished row in OUT/runs.csv")
+    run.add_argument("--resume", action="store_true",
+                     help="continue a stopped sweep: runs with a finished row in OUT/runs.csv are skipped, stopped runs "
+                     "continue from their checkpoints, and rows that repeat a run are moved to OUT/runs-duplicates.csv")
+    run.add_argument("--rerun", action="store_true",
+                     help="train runs that already have a finished row in OUT/runs.csv again (their new row is the one "
+                     "reports count); without it they are skipped")
     run.add_argument("--executor", choices=("local", "ray"), default="local",
                      help="where runs execute: local (this machine, default) or ray (a Ray cluster; pip install -e '.[ray]')")
     run.add_argument("--address", help="with --executor ray: the cluster to join (auto, or HOST:PORT); "
@@ -133,7 +139,7 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
     for _, header in SUMMARY_COLUMNS:
         table.add_column(header, justify="left" if header in ("model", "task", "status") else "right")
     for row in rows:
-        table.add_row(*(_format(row.get(col)) for col, _ in SUMMARY_COLUMNS))
+        table.add_row(*(escape(_format(row.get(col))) for col, _ in SUMMARY_COLUMNS))
     return table
 
 
@@ -141,6 +147,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     from bench.execution.sweep import make_executor  # torch-heavy imports only when running
     from bench.store import ResultsStore
 
+    if args.resume and getattr(args, "rerun", False):
+        raise ConfigError("--resume skips finished runs and --rerun trains them again: give one of them")
     config = load_config(args.config)
     specs = specs_from_args(args, config)
     executor_name, address = getattr(args, "executor", "local"), getattr(args, "address", None)
@@ -158,14 +166,24 @@ def main(args: argparse.Namespace, console: Console) -> int:
 def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int:
     """The sweep inside the folder lock: skip finished runs (--resume), run the rest, summarise."""
     from bench.execution.sweep import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, run_sweep, sigterm_stops
-    from bench.store import StoreError, finished_spec_hashes
+    from bench.store import DUPLICATES, StoreError, finished_spec_hashes
 
     if args.resume:
+        moved, runs = store.remove_duplicate_runs()
+        if moved:
+            console.print(f"--resume: {moved} duplicate row(s) of {runs} run(s) moved from {store.runs_path} to "
+                          f"{store.out_dir / DUPLICATES}", markup=False, highlight=False)
+    rerun = getattr(args, "rerun", False)
+    if not rerun:  # a finished run is not trained again, and not recorded twice
         done = finished_spec_hashes(args.out)
         skipped = [s for s in specs if s.spec_hash in done]
         specs = [s for s in specs if s.spec_hash not in done]
-        console.print(f"--resume: {len(skipped)} finished run(s) skipped")
-    console.print(f"[bold]{len(specs)} run(s)[/] x jobs={args.jobs} -> {store.runs_path}")
+        if args.resume:
+            console.print(f"--resume: {len(skipped)} finished run(s) skipped")
+        elif skipped:
+            console.print(f"{len(skipped)} run(s) already finished in {store.runs_path}: not run again, nothing "
+                          f"added for them (--rerun trains them again)", markup=False, highlight=False)
+    console.print(f"[bold]{len(specs)} run(s)[/] x jobs={args.jobs} -> {escape(str(store.runs_path))}")
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.1f} it/s"),
@@ -202,7 +220,7 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
             progress.update(bars[spec.key], description=f"{label(spec)} [{row.get('status')}]")
             progress.advance(overall)
             if row.get("status") == "error":
-                console.print(f"[red]{label(spec)}: {row.get('error')}[/]")
+                console.print(f"[red]{escape(label(spec))}: {escape(str(row.get('error')))}[/]", highlight=False)
 
     rows: list[dict[str, Any]] = []
     resume = "rerun the same command with --resume to run the rest" if not args.resume else "rerun the same command to run the rest"
@@ -211,16 +229,17 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
             rows = run_sweep(specs, store, executor, on_event, jobs=args.jobs)
     except (KeyboardInterrupt, Terminated) as stop:
         signal_name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
-        console.print(f"[yellow]stopped by {signal_name}: every finished run is in {store.runs_path}; the runs in flight "
+        console.print(f"[yellow]stopped by {signal_name}: every finished run is in {escape(str(store.runs_path))}; the runs in flight "
                       f"were not recorded; {resume}[/]")
         return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except StoreError as err:
         print(f"bench: error: {err}; {resume}", file=sys.stderr)
         return 1
-    console.print(summary_table(rows))
-    console.print(f"runs: {store.runs_path}  curves: {store.curves_path}")
+    if rows:
+        console.print(summary_table(rows))
+    console.print(f"runs: {store.runs_path}  curves: {store.curves_path}", markup=False)
     failed = [r for r in rows if r.get("status") == "error"]
     for row in failed:
-        console.print(f"[red]error: {row.get('model')}/{row.get('task')}/s{row.get('seed')}: {row.get('error')} "
-                      f"(log: {row.get('log')})[/]", highlight=False)
+        text = f"error: {row.get('model')}/{row.get('task')}/s{row.get('seed')}: {row.get('error')} (log: {row.get('log')})"
+        console.print(f"[red]{escape(text)}[/]", highlight=False)  # the error's own brackets printed as they are
     return 1 if failed else 0

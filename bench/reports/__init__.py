@@ -12,7 +12,7 @@ import pandas as pd
 from bench.config import ConfigError
 from bench.status import ERROR
 from models.registry import Registry, import_submodules
-from bench.store import read_frame
+from bench.store import read_frame, read_runs_frame
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = REPO_ROOT / "results" / "paper"  # the paper's tables as CSV (copied from the paper)
@@ -32,8 +32,10 @@ def paper_table(name: str) -> pd.DataFrame:
 
 
 def read_csvs(inputs: list[Path], filename: str) -> pd.DataFrame:
-    """Concatenate ``filename`` from every input folder (or take inputs that are CSV files)."""
-    frames = []
+    """Concatenate ``filename`` from every input folder (or take inputs that are CSV files); a file
+    named twice (``--in X --in X``, or a folder and its runs.csv) is read once, and runs.csv rows of one
+    run count once (``bench.store.read_runs_frame``)."""
+    candidates = []
     for path in inputs:
         path = Path(path)
         candidate = path if path.suffix == ".csv" else path / filename
@@ -41,10 +43,14 @@ def read_csvs(inputs: list[Path], filename: str) -> pd.DataFrame:
             candidate = path.parent / filename
         if not candidate.is_file():
             raise ConfigError(f"no {filename} in {path}")
-        frames.append(read_frame(candidate))  # bad lines skipped with a warning
-    if not frames:
+        candidates.append(candidate.resolve())
+    candidates = list(dict.fromkeys(candidates))
+    if not candidates:
         raise ConfigError("no results given")
-    df = pd.concat(frames, ignore_index=True)
+    if filename == "runs.csv":
+        df = read_runs_frame(candidates)
+    else:  # bad lines skipped with a warning
+        df = pd.concat([read_frame(candidate) for candidate in candidates], ignore_index=True)
     where = ", ".join(str(p) for p in inputs)
     if df.empty:
         raise ConfigError(f"no rows in {filename} of {where}")

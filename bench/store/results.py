@@ -20,9 +20,13 @@ from typing import Any
 from bench.errors import ConfigError
 from bench.status import FINISHED  # statuses --resume treats as done ("error" is retried)
 from bench.store.lock import LockHeld, folder_lock
-from bench.store.table import Warn, append_rows, header_of, read_rows, rewrite_with_columns, warn_on_stderr
+from bench.store.table import (
+    Warn, append_rows, frame_of, header_of, read_numbered_rows, read_rows, remove_lines, rewrite_with_columns,
+    warn_on_stderr,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DUPLICATES = "runs-duplicates.csv"  # rows --resume took out of runs.csv as duplicates of a run (kept, not counted)
 
 RUN_COLUMNS: dict[str, str] = {
     "run_id": "unique id of the run (model-task-seed-time)",
@@ -203,6 +207,20 @@ class ResultsStore:
         assert self.is_open, "write inside `with ResultsStore(...)`"
         append_rows(self.runs_path, RUN_COLUMNS, [row])
 
+    def remove_duplicate_runs(self) -> tuple[int, int]:
+        """Move the rows of runs.csv that ``duplicate_runs`` leaves out to DUPLICATES (appended first,
+        so a crash between the two steps loses nothing), leaving each run once in runs.csv. Returns
+        (rows moved, runs they belonged to)."""
+        assert self.is_open, "write inside `with ResultsStore(...)`"
+        numbered = read_numbered_rows(self.runs_path, lambda message: None)  # the reader warns about bad lines
+        rows = [row for _, row in numbered]
+        dropped = duplicate_runs(rows)
+        if not dropped:
+            return 0, 0
+        append_rows(self.out_dir / DUPLICATES, RUN_COLUMNS, [rows[i] for i in dropped])
+        remove_lines(self.runs_path, {numbered[i][0] for i in dropped})
+        return len(dropped), len({run_key(rows[i]) for i in dropped})
+
     def append_curve(self, rows: list[dict[str, Any]]) -> None:
         assert self.is_open, "write inside `with ResultsStore(...)`"
         append_rows(self.curves_path, CURVE_COLUMNS, rows)
@@ -241,9 +259,53 @@ def check_header(path: Path, columns: list[str]) -> None:
 
 
 
+def run_key(row: dict[str, Any]) -> tuple[str, str] | None:
+    """What makes two rows the same run: fingerprint and seed (None for a row without a fingerprint,
+    written before the column existed: never taken for another's duplicate)."""
+    spec_hash = str(row.get("spec_hash") or "")
+    return (spec_hash, str(row.get("seed"))) if spec_hash and spec_hash != "nan" else None
+
+
+def duplicate_runs(rows: list[dict[str, Any]]) -> list[int]:
+    """Positions in ``rows`` of the rows that another row of the same run (``run_key``) outranks:
+    of one run's rows the last finished one counts (a rerun's row replaces the earlier), else the
+    last one (an error retried and failed again)."""
+    kept: dict[tuple[str, str], int] = {}
+    for position, row in enumerate(rows):
+        key = run_key(row)
+        if key is None:
+            continue
+        earlier = kept.get(key)
+        if earlier is None or row.get("status") in FINISHED or rows[earlier].get("status") not in FINISHED:
+            kept[key] = position
+    counted = set(kept.values())
+    return [i for i, row in enumerate(rows) if run_key(row) is not None and i not in counted]
+
+
+def unique_runs(rows: list[dict[str, Any]], warn: Warn = warn_on_stderr, where: str = "runs.csv") -> list[dict[str, Any]]:
+    """``rows`` with each run once (``duplicate_runs``), and a warning with the count if any was left out.
+    Every reader of runs.csv rows goes through here: reports, plots, ``--resume``."""
+    dropped = set(duplicate_runs(rows))
+    if dropped:
+        runs = len({run_key(rows[i]) for i in dropped})
+        warn(f"{where}: {len(dropped)} duplicate row(s) of {runs} run(s) not counted (same spec_hash and seed: the "
+             f"last finished row of each counts); bench run --resume on the folder moves them to {DUPLICATES}")
+    return [row for i, row in enumerate(rows) if i not in dropped]
+
+
 def read_runs(out_dir: str | Path, warn: Warn = warn_on_stderr) -> list[dict[str, str]]:
-    """The whole rows of ``out_dir/runs.csv`` (bad lines skipped with a warning)."""
-    return read_rows(Path(out_dir) / ResultsStore.RUNS, warn)
+    """The whole rows of ``out_dir/runs.csv`` (bad lines skipped with a warning), each run once."""
+    path = Path(out_dir) / ResultsStore.RUNS
+    return unique_runs(read_rows(path, warn), warn, str(path))
+
+
+def read_runs_frame(paths: list[str | Path], warn: Warn = warn_on_stderr):
+    """The rows of the runs CSV files ``paths`` as one pandas DataFrame (types as ``read_frame``), each
+    file read once however often it is named, and each run once across all of them."""
+    files = list(dict.fromkeys(Path(p).resolve() for p in paths))
+    rows = [row for path in files for row in read_rows(path, warn)]
+    where = ", ".join(str(p) for p in files) if len(files) > 1 else str(files[0]) if files else "runs.csv"
+    return frame_of(unique_runs(rows, warn, where), RUN_COLUMNS)
 
 
 def finished_spec_hashes(out_dir: str | Path, warn: Warn = warn_on_stderr) -> set[str]:

@@ -190,10 +190,38 @@ def read_rows(path: str | Path, warn: Warn = warn_on_stderr) -> list[dict[str, s
     """The rows of the CSV at ``path`` as dicts of strings (header -> cell), skipping every line that
     is not a whole row, with one warning naming the file and those lines. A missing, empty or
     header-only file has no rows."""
-    return [dict(zip(header, fields)) for header, fields in _good_lines(Path(path), warn)]
+    return [row for _, row in read_numbered_rows(path, warn)]
 
 
-def _good_lines(path: Path, warn: Warn) -> Iterator[tuple[list[str], list[str]]]:
+def read_numbered_rows(path: str | Path, warn: Warn = warn_on_stderr) -> list[tuple[int, dict[str, str]]]:
+    """As ``read_rows``, each row with its line number in the file (the header is line 1)."""
+    return [(number, dict(zip(header, fields))) for number, header, fields in _good_lines(Path(path), warn)]
+
+
+def remove_lines(path: str | Path, numbers: set[int]) -> None:
+    """Rewrite the CSV at ``path`` without the lines ``numbers`` (line numbers as ``read_numbered_rows``
+    gives them), every other line kept byte for byte; the file is replaced whole (a temporary file
+    renamed over it). Call it while holding the folder lock."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with path.open("rb") as src, tmp.open("wb") as dst:
+        dst.write(src.readline(MAX_LINE_BYTES + 1))
+        number = 1
+        while raw := src.readline(MAX_LINE_BYTES + 1):
+            number += 1  # counted as _lines counts: an over-long line is one line, read in pieces
+            keep = number not in numbers
+            if keep:
+                dst.write(raw)
+            while len(raw) > MAX_LINE_BYTES and raw and not raw.endswith(b"\n"):
+                raw = src.readline(MAX_LINE_BYTES + 1)
+                if keep:
+                    dst.write(raw)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(tmp, path)
+
+
+def _good_lines(path: Path, warn: Warn) -> Iterator[tuple[int, list[str], list[str]]]:
     try:
         f = path.open("rb")
     except FileNotFoundError:
@@ -212,7 +240,7 @@ def _good_lines(path: Path, warn: Warn) -> Iterator[tuple[list[str], list[str]]]
         bad = []
         for number, _, fields in _lines(f, len(header)):
             if isinstance(fields, list):
-                yield header, fields
+                yield number, header, fields
             else:
                 bad.append(f"line {number} ({fields})")
     if bad:
@@ -229,13 +257,27 @@ def read_frame(path: str | Path, warn: Warn = warn_on_stderr, columns: Iterable[
 
     path = Path(path)
     header, lines = None, []
-    for header, fields in _good_lines(path, warn):
+    for _, header, fields in _good_lines(path, warn):
         lines.append(fields)
     if not lines:
         return pd.DataFrame(columns=header_of(path) or list(columns))
+    return frame_of([dict(zip(header, fields)) for fields in lines], header)
+
+
+def frame_of(rows: list[dict[str, str]], columns: Iterable[str] = ()):
+    """Rows of strings as a pandas DataFrame, types inferred as ``pandas.read_csv`` does; the columns
+    are ``columns`` that some row has, then any other column of the rows (all of ``columns`` if there
+    is no row)."""
+    import pandas as pd
+
+    columns = list(columns)
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    present = set().union(*rows)
+    header = [c for c in columns if c in present] + sorted(present - set(columns))
     text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(lines)
+    writer = csv.DictWriter(text, header, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
     text.seek(0)
     return pd.read_csv(text)
