@@ -6,7 +6,9 @@
    validation loss of the untrained model where the loop can afford one (episodic: the batches of
    its first validation, before any step), else the first validation of the run (stream: after
    the first epoch, since a pass over a whole validation split before training would cost an epoch's
-   evaluation).
+   evaluation);
+3. a run that ends (its budget spent) while such a streak is running: no validation is left to end
+   the streak, so it counts (``check_end``).
 
 Defaults (TrainConfig): factor 100, patience 3. An untrained model sits near chance (about 0.69 per
 bit for the bit tasks); a training run that wanders does not stay above 100 x that for three
@@ -50,6 +52,15 @@ class DivergenceRule:
             return (f"validation loss {val_loss:.4g} above {self.factor:g} x the initial {self.reference:.4g} "
                     f"for {self.patience} validations in a row")
         return None
+
+    def check_end(self) -> str | None:
+        """At the end of the run (budget spent, or stopped early): a streak still running is a
+        divergence, since no validation is left to end it (with validation every 200 iterations, a
+        300-iteration budget could never see three in a row). The reason, or None."""
+        if not self.patience or not self.above:
+            return None
+        return (f"validation loss above {self.factor:g} x the initial {self.reference:.4g} for the last {self.above} "
+                f"validation(s) when the run ended (before {self.patience} in a row could be seen)")
 
     def state(self) -> dict:
         return {"reference": self.reference, "above": self.above}

@@ -168,6 +168,9 @@ def train(
                 outcome=_outcome_to(outcome), inverse_temperature=model.inverse_temperature,
             )
 
+    reason = divergence.check_end() if outcome.diverged_at is None else None
+    if reason:  # the budget ended mid-streak
+        outcome.diverge(outcome.iterations_run, reason)
     outcome.wall_time_s = wall_before_s + time.perf_counter() - start
     if checkpoint:
         checkpoint.delete()  # the run finished: a rerun trains afresh (--resume skips it by its row)

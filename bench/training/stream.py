@@ -298,6 +298,9 @@ def train_stream(
         _end_of_epoch(run, task, cfg, files, memory, per_epoch, epoch_start, on_validation)
         save_last()
 
+    reason = run.divergence.check_end() if outcome.diverged_at is None else None
+    if reason:  # the budget ended mid-streak
+        outcome.diverge(progress.iteration, reason)
     outcome.extra = _final_metrics(run, task, cfg, files, per_epoch)
     progress.finished = True
     save_last()

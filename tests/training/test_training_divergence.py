@@ -78,6 +78,51 @@ def test_the_reference_is_the_untrained_models_loss_on_the_first_validation_batc
     assert outcome.diverged_reason == "validation loss 80 above 100 x the initial 0.5 for 3 validations in a row"
 
 
+@pytest.mark.parametrize("script, status", [
+    ([0.5, 0.4, 60.0, 70.0], "diverged"),  # two of three above 50 when the budget ends: the streak counts
+    ([0.5, 60.0, 70.0, 0.4], "unsolved"),  # the streak ended before the budget did
+])
+def test_a_budget_that_ends_mid_streak_still_checks_divergence(monkeypatch, script, status):
+    model, task = tiny_lstm()
+    losses = iter(script)  # the first value: the untrained model's
+    monkeypatch.setattr(episodic, "validate", lambda *a: next(losses))
+    cfg = TrainConfig.from_dict(dict(iterations=30, val_every=10, divergence_factor=100, divergence_patience=3))
+    outcome = train(model, task, cfg, seed=0)
+    assert outcome.status == status and outcome.iterations_run == 30
+    if status == "diverged":
+        assert outcome.diverged_at == 30
+        assert outcome.diverged_reason == ("validation loss above 100 x the initial 0.5 for the last 2 validation(s) "
+                                           "when the run ended (before 3 in a row could be seen)")
+
+
+def test_the_issues_case_lr_1e6_for_300_iterations_ends_diverged(tmp_path, run_and_store):
+    """Validation every 200 iterations: a 300-iteration budget sees two validations, never three."""
+    row = run_and_store(spec(tmp_path, "train.lr=1e6", "train.iterations=300", "train.val_every=200"), tmp_path)
+    assert row["status"] == "diverged" and row["diverged_at"] == row["iterations_run"] == 300
+    assert "when the run ended" in row["error"]
+
+
+def test_the_stream_loop_checks_a_streak_its_budget_ends(tmp_path, monkeypatch):
+    from bench.training import stream
+
+    path = tmp_path / "text.txt"
+    path.write_bytes(b"the quick brown fox jumps over the lazy dog; " * 12)
+    task = build_task("charlm", dataset="text", text_file=str(path), tbptt_length=40)  # 4 batches an epoch
+    torch.manual_seed(0)
+    model = build_model("lstm", input_size=task.input_size, output_size=task.output_size, hidden_size=8)
+    script = iter([2.0, 1.0, 300.0])  # limit 100 x 2.0 = 200: the last epoch's validation above it
+
+    def fake(model, task, split, batch_size):
+        value = next(script) if split == "valid" else 9.9
+        return value, value
+
+    monkeypatch.setattr(stream, "evaluate", fake)
+    cfg = TrainConfig.from_dict(dict(epochs=3, batch_size=4, val_batch_size=2, divergence_patience=2))
+    outcome = stream.train_stream(model, task, cfg, seed=0)
+    assert outcome.status == "diverged" and outcome.diverged_at == 12
+    assert "for the last 1 validation(s) when the run ended" in outcome.diverged_reason
+
+
 def spec(out, *train_options):
     overrides = parse_overrides([
         "task.bits=4", "task.min_length=1", "task.max_length=3", "model.hidden_size=8", "train.iterations=200",
