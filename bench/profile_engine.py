@@ -680,7 +680,15 @@ def read_profiles(inputs: list[Path]) -> pd.DataFrame:
         csv_path = path if path.suffix == ".csv" else path / PROFILE_FILE
         if not csv_path.is_file():
             raise ConfigError(f"no profile CSV at {csv_path} (bench profile --out writes one)")
-        frame = pd.read_csv(csv_path)
+        try:
+            frame = pd.read_csv(csv_path)
+        except pd.errors.EmptyDataError:
+            raise ConfigError(f"{csv_path} is empty: not a profile CSV (bench profile --out writes one)") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{csv_path} is not UTF-8 text: not a profile CSV") from None
+        except (pd.errors.ParserError, OSError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(f"{csv_path} cannot be read as a profile CSV: {first}") from None
         missing = sorted({"run_id", "model", "setup", "mode", "chars_per_s"} - set(frame.columns))
         if missing:
             raise ConfigError(f"{csv_path} is not a profile CSV (no column {', '.join(missing)})")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import stat
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -33,8 +35,30 @@ def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
         out = args.out or (inputs[0] if inputs[0].suffix != ".csv" else inputs[0].parent)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} is a file; give a folder to write the {kind} into")
-        for path in builders[args.name](inputs, out, console):
-            console.print(f"wrote {path}")
+        check_writable_folder(out, kind)
+        try:
+            written = builders[args.name](inputs, out, console)
+        except OSError as err:  # disk full, or the folder changed under us: one line, exit 2
+            if not err.filename or not Path(err.filename).resolve().is_relative_to(out.resolve()):
+                raise
+            raise ConfigError(f"cannot write the {kind} into {out}: {err.strerror or err}") from None
+        for path in written:
+            console.print(f"wrote {path}", markup=False, highlight=False)
         return 0
 
     return add_arguments, main
+
+
+def check_writable_folder(out: Path, kind: str) -> None:
+    """``out`` made if missing, and a file created and removed in it; a folder without any write
+    permission bit counts as read-only even for root (someone protected it), as the results store
+    counts a file. ConfigError (one line, exit 2) if the folder cannot be written."""
+    what = f"--out {out}: cannot write the {kind} there"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not out.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise ConfigError(f"{what}: the folder is read-only; make it writable (chmod u+w) or give another --out")
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{what}: {err.strerror or err}") from None

@@ -12,6 +12,7 @@ its log; a run whose loss stops being finite is "diverged" (the training loop de
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -144,10 +145,28 @@ def execute(job: RunJob, emit: Emit | None = None, train_loop: TrainLoop | None 
         raise  # a results file cannot be written (disk full): not this run's failure; the sweep stops
     except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep
         log.write(traceback.format_exc())
-        row.update(status="error", error=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        row.update(status="error", error=error_text(err))
     row["timestamp"] = utc_now()
     log.write(f"{row['timestamp']} {row.get('status')}" + (f": {row['error']}" if row.get("error") else ""))
     return row
+
+
+def error_text(err: BaseException) -> str:
+    """An exception as a run's one-line error: its type and first line, led by "no space left on
+    device" when a full disk (ENOSPC) is behind it, however deep in the chain of causes."""
+    text = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    return f"no space left on device: {text}" if disk_full(err) else text
+
+
+def disk_full(err: BaseException | None) -> bool:
+    """Whether ENOSPC is ``err`` or one of its causes."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _train_and_measure(job: RunJob, device: torch.device, log: RunLog, emit: Emit,

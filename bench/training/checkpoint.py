@@ -31,14 +31,35 @@ def run_name(model, task, seed: int, fingerprint: str) -> str:
     return f"{model.registry_name}-{task.registry_name}-s{seed}-{fingerprint}"
 
 
+class _WholeWrites:
+    """torch.save's output: each write goes to ``fd`` whole, or raises the ``OSError`` that stopped it.
+    Given an ordinary file, torch reports a full disk as ``RuntimeError: [enforce fail at
+    inline_container.cc...] unexpected pos``, which never says why; through this the errno survives."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[os.write(self.fd, view):]
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
 def save_atomic(obj: Any, path: Path) -> None:
-    """Write ``obj`` (torch.save) to ``path`` whole or not at all."""
+    """Write ``obj`` (torch.save) to ``path`` whole or not at all; a full disk raises ``OSError``
+    with errno ENOSPC ("No space left on device")."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with tmp.open("wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            torch.save(obj, _WholeWrites(fd))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
