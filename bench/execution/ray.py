@@ -16,6 +16,8 @@ the same path for run logs and run locks (a shared file system), else each node 
 from __future__ import annotations
 
 import dataclasses
+import signal
+import threading
 from typing import Any
 
 from bench.config import ConfigError
@@ -68,11 +70,19 @@ class RayExecutor(Executor):
         from ray.util.queue import Queue
 
         started_here = not ray.is_initialized()
-        if started_here:
-            ray.init(address=self.address, num_cpus=None if self.address else self.jobs * CPUS_PER_RUN,
-                     include_dashboard=False, log_to_driver=False)
+        sigterm = DeferredSigterm()  # the sweep's SIGTERM handler, as it is before Ray takes the signal
         pending: list = []
         try:
+            if started_here:
+                try:
+                    ray.init(address=self.address, num_cpus=None if self.address else self.jobs * CPUS_PER_RUN,
+                             include_dashboard=False, log_to_driver=False)
+                except SystemExit as stop:  # SIGTERM while Ray starts, through Ray's own handler
+                    if stop.code != signal.SIGTERM:
+                        raise
+                    sigterm.caught = (signal.SIGTERM, None)
+            sigterm.install()
+            sigterm.deliver()
             events = Queue(actor_options={"num_cpus": 0})
             task = ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)(_run_unit)
             unit_of = {task.remote([dataclasses.replace(jobs[i], threads=CPUS_PER_RUN) for i in unit], unit, events): unit
@@ -89,11 +99,13 @@ class RayExecutor(Executor):
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
                 _drain(events, on_event)
+                sigterm.deliver()  # here, outside Ray's calls: raised inside one, it became a SystemError
                 for ref in done:
                     unit = unit_of[ref]
                     rows = _results(ray, ref, [jobs[i] for i in unit], node_of.get(unit[0], ""))
                     for index, row in zip(unit, rows):
                         emit(Event(index, "done", (row,)))
+            sigterm.deliver()
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -101,6 +113,41 @@ class RayExecutor(Executor):
         finally:
             if started_here:
                 ray.shutdown()
+            sigterm.restore()
+
+
+class DeferredSigterm:
+    """SIGTERM for the time of a Ray sweep: ``ray.init`` installs handlers of its own (Python's
+    sys.exit(15), and its core worker's native stack dump), and a handler that raises inside one of
+    Ray's calls comes out as a SystemError. So: the handler in place before Ray (the sweep's, which
+    stops the sweep with exit 143 and the resume line) is noted, SIGTERM is only recorded while Ray
+    runs (``install``), and the noted handler is called where ``deliver`` is, between Ray's calls."""
+
+    def __init__(self):
+        self.active = threading.current_thread() is threading.main_thread()  # signals go to the main thread
+        self.previous = signal.getsignal(signal.SIGTERM) if self.active else None
+        self.caught: tuple | None = None
+
+    def install(self) -> None:
+        if self.active:
+            signal.signal(signal.SIGTERM, self._record)  # anew at the C level too, over Ray's
+
+    def _record(self, signum, frame) -> None:
+        self.caught = (signum, frame)
+
+    def deliver(self) -> None:
+        caught, self.caught = self.caught, None
+        if caught is None:
+            return
+        if callable(self.previous):
+            self.previous(*caught)
+        elif self.previous != signal.SIG_IGN:  # the default: end as SIGTERM ends a process
+            self.restore()
+            signal.raise_signal(signal.SIGTERM)
+
+    def restore(self) -> None:
+        if self.active and self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def _drain(events, emit: EmitEvent) -> None:
