@@ -217,7 +217,7 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
                           f"train_loss {point.train_loss:.4f} train {point.train_time_s:.0f}s", highlight=False)
         elif kind == "done":
             row = data[0]
-            progress.update(bars[spec.key], description=f"{label(spec)} [{row.get('status')}]")
+            progress.update(bars[spec.key], description=escape(f"{label(spec)} [{row.get('status')}]"))  # shown, not markup
             progress.advance(overall)
             if row.get("status") == "error":
                 console.print(f"[red]{escape(label(spec))}: {escape(str(row.get('error')))}[/]", highlight=False)
