@@ -29,10 +29,10 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) ->
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
+    config = load_config(args.config)  # first: a bad file is refused before the heavy imports below
     from bench.plots import PLOTS
     from bench.reports import REPORTS
 
-    config = load_config(args.config)
     rows = []
     for name, preset in sorted(config["models"].items()):
         preset = dict(preset or {})

@@ -144,13 +144,13 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
+    if args.resume and getattr(args, "rerun", False):
+        raise ConfigError("--resume skips finished runs and --rerun trains them again: give one of them")
+    config = load_config(args.config)  # first: a bad file is refused before the heavy imports below
+    specs = specs_from_args(args, config)
     from bench.execution.sweep import make_executor  # torch-heavy imports only when running
     from bench.store import ResultsStore
 
-    if args.resume and getattr(args, "rerun", False):
-        raise ConfigError("--resume skips finished runs and --rerun trains them again: give one of them")
-    config = load_config(args.config)
-    specs = specs_from_args(args, config)
     executor_name, address = getattr(args, "executor", "local"), getattr(args, "address", None)
     if address and executor_name != "ray":
         raise ConfigError(f"--address {address} needs --executor ray")
