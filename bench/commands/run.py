@@ -148,7 +148,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"--address {address} needs --executor ray")
     executor = make_executor(executor_name, args.jobs, address)
     if vectorize_seeds(args, config):  # the seeds of each group trained together, in this process
-        from bench.vectorized import SeedGroupExecutor
+        from bench.execution.groups import SeedGroupExecutor
 
         executor = SeedGroupExecutor(executor)
     with ResultsStore(args.out) as store:  # the folder lock: a second sweep on this folder is refused here
