@@ -14,7 +14,9 @@ torch's), the curve so far (which holds the solved rule's window), the mean-trai
 accumulators, the divergence rule's state and the iteration (the temperature schedule's position).
 Running the same run again continues from there and gives the run that never stopped: the same
 curve, iterations-to-solve and final weights (on CPU; GPU kernels may not be deterministic). The
-checkpoint is deleted when the run finishes; a run that raised keeps it.
+checkpoint is deleted when the run finishes; a run that raised keeps it. The per-run state and its
+checkpoint format (``EpisodicRun``) are shared with the seed group's loop (bench/training/group.py),
+so either loop continues a checkpoint the other wrote.
 """
 
 from __future__ import annotations

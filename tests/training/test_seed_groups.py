@@ -193,3 +193,43 @@ def test_a_group_holds_its_runs_locks(tmp_path):
         rows = execute_group(jobs, lambda *a: None)
     assert rows[1]["status"] == "error" and rows[1]["error"].startswith("refused")
     assert [rows[s]["status"] != "error" for s in (0, 2)] == [True, True]
+
+
+def test_an_ordinary_run_continues_a_groups_checkpoint(tmp_path):
+    """A seed is its own run: the checkpoints a killed group left are continued seed by seed by the
+    ordinary loop, to the group's results (float64, to rounding); a seed that had stopped in the
+    group (diverged) trains no further."""
+    from bench.training.episodic import train
+
+    task = build_task("copy", bits=4, min_length=1, max_length=3)
+    seeds, fingerprints = [0, 1, 2], ["fedcba98765%d" % s for s in range(3)]
+
+    def model(seed):
+        torch.manual_seed(seed)
+        m = build_model("armin", input_size=task.input_size, output_size=task.output_size, hidden_size=6,
+                        memory_slots=3).double()
+        if seed == 1:
+            with torch.no_grad():
+                m.readout.bias.fill_(math.nan)
+        return m
+
+    def cfg(out):
+        return TrainConfig.from_dict({"iterations": 12, "val_every": 3, "val_batches": 1, "val_batch_size": 2,
+                                      "lr": 1e-2, "checkpoint_every": 5, "output_dir": str(out), "dtype": "float64"})
+
+    straight = train_group([model(s) for s in seeds], task, cfg(tmp_path / "a"), seeds, fingerprints=fingerprints)
+
+    def crash(s, iteration, loss):
+        if iteration == 7:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train_group([model(s) for s in seeds], task, cfg(tmp_path / "b"), seeds, crash, fingerprints=fingerprints)
+    for s, seed in enumerate(seeds):
+        seen = []
+        alone = train(model(seed), task, cfg(tmp_path / "b"), seed, lambda i, loss: seen.append(i),
+                      fingerprint=fingerprints[s])
+        assert seen == ([] if seed == 1 else list(range(6, 13)))
+        assert (alone.status, alone.iterations_run, alone.diverged_at) == (
+            straight[s].status, straight[s].iterations_run, straight[s].diverged_at)
+        assert learnt(alone.curve) == pytest.approx(learnt(straight[s].curve), rel=1e-9)
