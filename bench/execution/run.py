@@ -179,7 +179,8 @@ def execute_group(jobs: list[RunJob], emit: Callable[..., None]) -> list[dict[st
                 lambda k, iteration, loss: runs[k].on_iteration(iteration, loss),
                 lambda k, point: runs[k].on_validation(point),
                 fingerprints=[jobs[s].spec.spec_hash for s in members], rng=rng) if members else []
-            train_options = json.dumps({**cfg.to_dict(), "vectorized": len(jobs)}, sort_keys=True)
+            train_options = json.dumps({**cfg.to_dict(), "vectorized": len(jobs), "vectorized_batches": "own"},
+                                       sort_keys=True)
             for k, (s, run, outcome) in enumerate(zip(members, runs, outcomes)):
                 set_rng_state(rng[k], device)  # measured from the random state its ordinary run ends with
                 outcome.extra["train_options"] = train_options
