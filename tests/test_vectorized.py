@@ -1,4 +1,4 @@
-"""Vectorized seeds (models/seeded.py, bench/vectorized.py): one seed is the ordinary run bit for bit;
+"""Vectorized seeds (models/seeded.py, bench/training/group.py): one seed is the ordinary run bit for bit;
 with several seeds each seed's loss, gradients and trajectory are those of its ordinary run; a seed
 that stops (diverged, solved) stops learning while the others go on unchanged; one row per seed."""
 
@@ -96,10 +96,10 @@ def test_each_seed_gets_the_loss_and_gradients_of_its_ordinary_run(preset):
 
 @pytest.mark.parametrize("preset", ["armin-code", "ntm"])
 def test_each_seed_trains_as_its_ordinary_run(preset):
-    """Several iterations with optimiser, clipping and validation: per seed the losses, the curve and
-    the final weights of its ordinary run (float64, deterministic model; one sequence length, so
-    that every seed's batches come in the order of its ordinary run)."""
-    cfg, task, seeds = config(clip_value=0.05), copy_task(**ONE_LENGTH), [4, 5, 6]
+    """Several iterations with optimiser, clipping (by value and by each seed's own norm) and
+    validation: per seed the losses, the curve and the final weights of its ordinary run (float64,
+    deterministic model; lengths 1-4, each seed its own batches, padded to the longest)."""
+    cfg, task, seeds = config(clip_value=0.05, clip_norm=0.02), copy_task(), [4, 5, 6]
     models = [build(preset, s) for s in seeds]
     losses = {s: [] for s in range(3)}
     outcomes = train_group(models, task, cfg, seeds, on_iteration=lambda s, i, loss: losses[s].append(loss))

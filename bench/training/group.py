@@ -321,9 +321,6 @@ def _train(models, task, cfg, seeds, on_iteration, on_validation, files: list[Ch
         runs[s].restore(checkpoint)
         rng[s] = checkpoint["rng"]
         optimizer_states[s] = checkpoint["optimizer"]
-        for point in runs[s].outcome.curve:  # the resumed run's curve is whole in curves.csv too
-            if on_validation:
-                on_validation(s, point)
     running = [s for s in range(S) if not runs[s].stopped]
     if saved[0] is not None:
         slots = _layout(saved, seeds, running)
@@ -338,6 +335,9 @@ def _train(models, task, cfg, seeds, on_iteration, on_validation, files: list[Ch
             if runs[s].stopped:
                 stack.freezer.freeze(k)
         stack.vmodel.set_inverse_temperature(models[running[0]].inverse_temperature)
+    for s, checkpoint in enumerate(saved):  # once the computation is built (it may refuse the model)
+        for point in runs[s].outcome.curve if checkpoint and on_validation else []:
+            on_validation(s, point)  # the resumed run's curve is whole in curves.csv too
 
     def stop(s: int) -> None:
         """Seed s stops learning (its outcome says why); its weights and optimiser slice are kept."""

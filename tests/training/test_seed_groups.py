@@ -233,3 +233,39 @@ def test_an_ordinary_run_continues_a_groups_checkpoint(tmp_path):
         assert (alone.status, alone.iterations_run, alone.diverged_at) == (
             straight[s].status, straight[s].iterations_run, straight[s].diverged_at)
         assert learnt(alone.curve) == pytest.approx(learnt(straight[s].curve), rel=1e-9)
+
+
+def test_seeds_resumed_from_different_iterations_each_continue_as_their_own_run(tmp_path):
+    """One seed's checkpoint is missing (killed before it was written, or the seed ran elsewhere): the
+    group continues the others from iteration 5 and trains that one from the start, each to its
+    result in the uninterrupted group (float64, to rounding)."""
+    task = build_task("copy", bits=4, min_length=1, max_length=3)
+    seeds, fingerprints = [0, 1, 2], ["00112233445%d" % s for s in range(3)]
+
+    def models():
+        out = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            out.append(build_model("armin", input_size=task.input_size, output_size=task.output_size,
+                                   hidden_size=6, memory_slots=3).double())
+        return out
+
+    def cfg(out):
+        return TrainConfig.from_dict({"iterations": 10, "val_every": 5, "val_batches": 1, "val_batch_size": 2,
+                                      "lr": 1e-2, "checkpoint_every": 5, "output_dir": str(out), "dtype": "float64"})
+
+    straight = train_group(models(), task, cfg(tmp_path / "a"), seeds, fingerprints=fingerprints)
+
+    def crash(s, iteration, loss):
+        if iteration == 7:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train_group(models(), task, cfg(tmp_path / "b"), seeds, crash, fingerprints=fingerprints)
+    next((tmp_path / "b" / "checkpoints").glob("*-s1-*")).unlink()
+    first = {}
+    resumed = train_group(models(), task, cfg(tmp_path / "b"), seeds,
+                          lambda s, i, loss: first.setdefault(s, i), fingerprints=fingerprints)
+    assert first == {0: 6, 1: 1, 2: 6}
+    for a, b in zip(straight, resumed):
+        assert learnt(b.curve) == pytest.approx(learnt(a.curve), rel=1e-9) and len(a.curve) == 2
