@@ -140,7 +140,8 @@ def execute(job: RunJob, emit: Emit | None = None, train_loop: TrainLoop | None 
             run = Prepared.build(job, device, emit, log)
             train = train_loop or TRAINERS[getattr(run.task, "trainer", "episodic")]
             outcome = train(run.model, run.task, cfg, spec.seed, run.on_iteration, run.on_validation,
-                            fingerprint=spec.spec_hash, on_epoch=lambda row: emit("epoch", row))  # the sweep writes epochs.csv
+                            fingerprint=spec.spec_hash,
+                            on_epoch=lambda row: emit("epoch", row))  # the sweep writes OUT/epochs.csv
             row.update(run.measure(outcome))
     except LockHeld as held:
         row.update(status="error", error=_refused(held))

@@ -144,7 +144,8 @@ class EpisodicRun:
             outcome.diverge(iteration, reason)
             return True
         if outcome.iterations_to_solve is None and is_solved([q.val_loss for q in outcome.curve], cfg):
-            outcome.status, outcome.iterations_to_solve, outcome.time_to_solve_s = SOLVED, iteration, outcome.train_time_s
+            outcome.status, outcome.iterations_to_solve = SOLVED, iteration
+            outcome.time_to_solve_s = outcome.train_time_s
             return cfg.stop_when_solved
         return False
 

@@ -163,7 +163,8 @@ class SeedStack:
         self.freezer = SeedFreezer([q for q in self.vmodel.parameters() if q.requires_grad], self.optimizer, len(slots))
         self.noise = SeedNoise([generators[s] for s in slots])
 
-    def step(self, task: Task, batches: dict[int, Batch], on_diverged: Callable[[int, float], None]) -> dict[int, float]:
+    def step(self, task: Task, batches: dict[int, Batch],
+             on_diverged: Callable[[int, float], None]) -> dict[int, float]:
         """``group_step`` with batches and loss values by seed position, each slot's model noise from
         its seed's generators for the steps of its own batch."""
         by_slot = {self.slots.index(s): batch for s, batch in batches.items()}
