@@ -326,7 +326,7 @@ class Suite(BaseModel):
     models: Names = []
     tasks: Names = []
     seeds: SeedCount = 1
-    vectorize_seeds: StrictBool = False  # train the seeds of each (model, task) as one computation (bench/vectorized.py)
+    vectorize_seeds: StrictBool = False  # train the seeds of each (model, task) as one computation (bench/training/group.py)
     model: Preset = {}
     task: Preset = {}
     train: Preset = {}

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from models import noise
 from models.registry import Registry
 
 State = dict[str, torch.Tensor]
@@ -110,6 +111,7 @@ class RecurrentModel(nn.Module):
         for x_t in x:
             o_t, state = self.cell(x_t, state)
             features.append(o_t)
+            noise.step_done()  # a seed group's noise knows which seeds' sequences go on
         return self.readout(torch.stack(features)), state
 
     def set_inverse_temperature(self, value: float) -> None:

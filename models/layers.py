@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models import noise
+
 
 class GateProjection(nn.Module):
     """One fused affine map W[inputs] + b producing all gates of an equation at once, optionally
@@ -30,7 +32,7 @@ def zoneout(h_new: torch.Tensor, h_prev: torch.Tensor, p: float, training: bool)
     if p <= 0.0:
         return h_new
     if training:
-        keep = torch.bernoulli(torch.full_like(h_new, p))
+        keep = noise.bernoulli(torch.full_like(h_new, p))
         return keep * h_prev + (1.0 - keep) * h_new
     return p * h_prev + (1.0 - p) * h_new
 

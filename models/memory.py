@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models import noise
+
 # Keep u in (0, 1) so that -log(-log(u)) stays finite in float32 and float64.
 _GUMBEL_EPS = 1e-10
 # Keeps cosine similarity finite for all-zero keys or rows (empty memory).
@@ -18,7 +20,7 @@ COSINE_EPS = 1e-8
 
 def sample_gumbel(shape, like: torch.Tensor) -> torch.Tensor:
     """g = -log(-log(u)), u ~ Uniform(0, 1)  (ARMIN paper eq. 2)."""
-    u = torch.rand(shape, device=like.device, dtype=like.dtype).clamp_(_GUMBEL_EPS, 1.0 - _GUMBEL_EPS)
+    u = noise.rand(shape, like).clamp_(_GUMBEL_EPS, 1.0 - _GUMBEL_EPS)
     return -torch.log(-torch.log(u))
 
 

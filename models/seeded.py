@@ -1,5 +1,5 @@
 """Vectorized seeds: S copies of one model (one per seed) as a single model whose parameters carry a
-leading seed dimension, so that the S seeds train as one computation (bench/vectorized.py).
+leading seed dimension, so that the S seeds train as one computation (bench/training/group.py).
 
 Layout: the batch axis of every tensor the model computes carries seeds x batch, seed-major: rows
 s*B .. s*B + B - 1 belong to seed s. A per-seed layer views its input as (S, rows of one seed, ...)

@@ -1,4 +1,4 @@
-"""Vectorized seeds (models/seeded.py, bench/vectorized.py): one seed is the ordinary run bit for bit;
+"""Vectorized seeds (models/seeded.py, bench/training/group.py): one seed is the ordinary run bit for bit;
 with several seeds each seed's loss, gradients and trajectory are those of its ordinary run; a seed
 that stops (diverged, solved) stops learning while the others go on unchanged; one row per seed."""
 
@@ -13,7 +13,7 @@ from bench.cli import main
 from bench.config import TrainConfig
 from bench.training import make_optimizer
 from bench.training.episodic import train
-from bench.vectorized import SeedFreezer, SeedStreams, padded_inputs, train_group
+from bench.training.group import SeedFreezer, padded_inputs, train_group
 from models import build_model
 from models.seeded import NotVectorizable, SeedStacked, flush_weight_gradients, supports_vectorized_seeds, vectorize
 from tasks import build_task
@@ -96,10 +96,10 @@ def test_each_seed_gets_the_loss_and_gradients_of_its_ordinary_run(preset):
 
 @pytest.mark.parametrize("preset", ["armin-code", "ntm"])
 def test_each_seed_trains_as_its_ordinary_run(preset):
-    """Several iterations with optimiser, clipping and validation: per seed the losses, the curve and
-    the final weights of its ordinary run (float64, deterministic model; one sequence length, so
-    that every seed's batches come in the order of its ordinary run)."""
-    cfg, task, seeds = config(clip_value=0.05), copy_task(**ONE_LENGTH), [4, 5, 6]
+    """Several iterations with optimiser, clipping (by value and by each seed's own norm) and
+    validation: per seed the losses, the curve and the final weights of its ordinary run (float64,
+    deterministic model; lengths 1-4, each seed its own batches, padded to the longest)."""
+    cfg, task, seeds = config(clip_value=0.05, clip_norm=0.02), copy_task(), [4, 5, 6]
     models = [build(preset, s) for s in seeds]
     losses = {s: [] for s in range(3)}
     outcomes = train_group(models, task, cfg, seeds, on_iteration=lambda s, i, loss: losses[s].append(loss))
@@ -134,12 +134,12 @@ def test_a_diverged_seed_stops_and_the_others_train_on_unchanged():
 def test_the_running_seeds_go_on_alone_when_half_have_stopped(monkeypatch):
     """Seeds 1 and 3 of four diverge at once: the computation is rebuilt with seeds 0 and 2, their
     weights and optimiser state (RMSprop with momentum) carried over: they train as a pair would."""
-    import bench.vectorized
+    import bench.training.group
 
     rebuilt = []
-    original = bench.vectorized.SeedStack.compacted
-    monkeypatch.setattr(bench.vectorized.SeedStack, "compacted",
-                        lambda self, running, cfg: rebuilt.append(list(running)) or original(self, running, cfg))
+    original = bench.training.group.SeedStack.compacted
+    monkeypatch.setattr(bench.training.group.SeedStack, "compacted",
+                        lambda self, running: rebuilt.append(list(running)) or original(self, running))
     cfg, task = config(), copy_task()
     group = [build("armin", s) for s in range(4)]
     with torch.no_grad():
@@ -171,28 +171,6 @@ def test_a_solved_seed_stops_while_the_others_go_on():
     assert outcomes[other].iterations_run == 6
     (alone,) = train_group([build("armin", seeds[other])], task, cfg, [seeds[other]])
     assert [p.val_loss for p in outcomes[other].curve] == pytest.approx([p.val_loss for p in alone.curve], rel=1e-9)
-
-
-def test_seeds_draw_their_own_streams_with_one_length_per_iteration():
-    task, seeds = copy_task(), [0, 1, 2]
-    streams = SeedStreams(task, 2, seeds)
-    drawn = [streams.draw([0, 1, 2]) for _ in range(30)] + [streams.draw([1, 2]) for _ in range(10)]
-    for batches in drawn:
-        assert len({b.inputs.shape[0] for b in batches.values()}) == 1
-    for s in seeds:  # a seed's batches are its stream's batches; within one length, in stream order
-        generator = torch.Generator().manual_seed(s)
-        stream = [task.sample(2, generator) for _ in range(sum(len(d) for d in drawn) * 5)]
-        used = [d[s] for d in drawn if s in d]
-        position = {}
-        for batch in used:
-            length = batch.inputs.shape[0]
-            start = position.get(length, 0)
-            index = next(i for i in range(start, len(stream)) if torch.equal(stream[i].inputs, batch.inputs))
-            assert stream[index].inputs.shape[0] == length
-            position[length] = index + 1
-    leader = [d[0].inputs for d in drawn[:30]]  # the first seed: exactly its ordinary run's batches
-    generator = torch.Generator().manual_seed(0)
-    assert all(torch.equal(x, task.sample(2, generator).inputs) for x in leader)
 
 
 def test_freezer_zeroes_the_gradient_and_keeps_parameters_and_optimiser_state():
@@ -296,12 +274,12 @@ def test_a_suite_turns_vectorized_seeds_on_and_the_flag_overrides_it(tmp_path):
 
 
 def test_a_group_that_cannot_be_vectorized_runs_its_seeds_one_by_one(tmp_path, monkeypatch):
-    import bench.vectorized
+    import bench.training.group
 
     def refuse(models):
         raise NotVectorizable("no per-seed version of SomeLayer")
 
-    monkeypatch.setattr(bench.vectorized, "vectorize", refuse)
+    monkeypatch.setattr(bench.training.group, "vectorize", refuse)
     assert main(["run", "-m", "armin", "-t", "copy", "-n", "5", "--seeds", "2", "--vectorize-seeds",
                  "--out", str(tmp_path), *TINY]) == 0
     runs = pd.read_csv(tmp_path / "runs.csv")

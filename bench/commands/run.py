@@ -80,8 +80,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--address", help="with --executor ray: the cluster to join (auto, or HOST:PORT); "
                      "default: start a local Ray instance for this command")
     run.add_argument("--vectorize-seeds", action=argparse.BooleanOptionalAction, default=None,
-                     help="train the seeds of each model/task/options as one computation (bench/vectorized.py); "
-                     "default: the suite's vectorize_seeds (off without a suite)")
+                     help="train the seeds of each model/task/options as one computation, each seed its own run "
+                          "(docs/seed-groups.md); default: the suite's vectorize_seeds (off without a suite)")
     run.add_argument(
         "--set", "-s", dest="options", action="append", metavar="SCOPE.NAME=VALUE",
         help="override any option: model.hidden_size=50, task.max_length=5, train.lr=1e-3, "
@@ -156,7 +156,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"--address {address} needs --executor ray")
     executor = make_executor(executor_name, args.jobs, address)
     if vectorize_seeds(args, config):  # the seeds of each group trained together, in this process
-        from bench.vectorized import SeedGroupExecutor
+        from bench.execution.groups import SeedGroupExecutor
 
         executor = SeedGroupExecutor(executor)
     with ResultsStore(args.out) as store:  # the folder lock: a second sweep on this folder is refused here

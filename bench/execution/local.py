@@ -82,7 +82,7 @@ def worker_main(conn, parent_pid: int) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle
     faulthandler.enable()  # a fatal error (segfault) leaves its stack in the run's log (stderr)
-    from bench.vectorized import execute_unit  # the heavy imports, once the worker is tied to its parent
+    from bench.execution.run import execute_unit  # the heavy imports, once the worker is tied to its parent
 
     while True:
         try:
@@ -130,7 +130,7 @@ class ProcessExecutor(Executor):
 
     def run_units(self, jobs: list[RunJob], units: list[list[int]], emit: EmitEvent) -> None:
         """Each unit (positions in ``jobs``: one run, or a vectorized seed group, trained together by
-        ``bench.vectorized.execute_group``) to one worker; otherwise as ``run``."""
+        ``bench.execution.run.execute_group``) to one worker; otherwise as ``run``."""
         context = multiprocessing.get_context("spawn")  # no forked OpenMP or torch state
         queue = deque(units)
         workers: list[Worker] = []

@@ -38,9 +38,9 @@ def ray_node() -> str:
 
 def _run_unit(jobs: list[RunJob], indices: list[int], events) -> list[dict[str, Any]]:
     """The Ray task: one run, or the seeds of one vectorized group trained together
-    (``bench.vectorized.execute_group``); their events into ``events`` (a ray.util.queue.Queue),
+    (``bench.execution.run.execute_group``); their events into ``events`` (a ray.util.queue.Queue),
     their rows as the result. The "start" events carry the node, for the rows of a task lost later."""
-    from bench.vectorized import execute_unit
+    from bench.execution.run import execute_unit
 
     node = ray_node()
     for index in indices:

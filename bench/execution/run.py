@@ -19,6 +19,7 @@ import socket
 import time
 import traceback
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -29,7 +30,10 @@ from bench.config import RunSpec
 from bench.run_metrics import PeakMemory, inference_throughput, saved_tensor_bytes
 from bench.store import LockHeld, StoreError, environment, run_lock, utc_now
 from bench.training import DTYPES, TRAINERS, TrainOutcome, ValidationPoint
+from bench.training.checkpoint import rng_state, set_rng_state
+from bench.training.group import train_group
 from models import build_model
+from models.seeded import NotVectorizable
 from tasks import build_task
 
 RSS_SAMPLE_EVERY = 10  # iterations between RSS samples (psutil call: tens of microseconds)
@@ -129,23 +133,108 @@ def execute(job: RunJob, emit: Emit | None = None, train_loop: TrainLoop | None 
     as the registered loops)."""
     emit = emit or (lambda *a: None)
     spec, cfg = job.spec, job.spec.train
-    device = torch.device(cfg.device)
-    if cfg.threads or job.threads:
-        torch.set_num_threads(cfg.threads or job.threads)
-    log = RunLog(job.log_path)
-    log.write(f"{utc_now()} run {job.run_id}: {spec.model}/{spec.task} seed {spec.seed} spec_hash {spec.spec_hash} "
-              f"(pid {os.getpid()} on {socket.gethostname()})")
+    device = _set_up(job)
+    log = _start_log(job)
     row = {**base_row(job), **environment(device), "node": socket.gethostname()}  # a Ray task names its node
     try:
         with run_lock(job.out_dir, spec.spec_hash):
-            row.update(_train_and_measure(job, device, log, emit, train_loop))
+            run = Prepared.build(job, device, emit, log)
+            train = train_loop or TRAINERS[getattr(run.task, "trainer", "episodic")]
+            outcome = train(run.model, run.task, cfg, spec.seed, run.on_iteration, run.on_validation,
+                            fingerprint=spec.spec_hash,
+                            on_epoch=lambda row: emit("epoch", row))  # the sweep writes OUT/epochs.csv
+            row.update(run.measure(outcome))
     except LockHeld as held:
-        row.update(status="error", error=f"refused: this run is being trained by another process ({held})")
+        row.update(status="error", error=_refused(held))
     except StoreError:
         raise  # a results file cannot be written (disk full): not this run's failure; the sweep stops
     except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep
-        log.write(traceback.format_exc())
-        row.update(status="error", error=error_text(err))
+        _failed(row, log, err)
+    return _finish_row(row, log)
+
+
+def execute_group(jobs: list[RunJob], emit: Callable[..., None]) -> list[dict[str, Any]]:
+    """Train the seeds of ``jobs`` (one seed group: the same spec but the seed) as one computation
+    (bench/training/group.py) and measure each; one row per seed, made as ``execute`` makes a run's
+    row. Each seed holds its run lock, writes its log and reports its progress and validation points
+    (``emit(s, kind, *data)``, s its position) as it trains, and checkpoints as its ordinary run does.
+    A model option without a per-seed version (``NotVectorizable``) runs the seeds one by one."""
+    cfg = jobs[0].spec.train
+    device = _set_up(jobs[0])
+    logs = [_start_log(job) for job in jobs]
+    rows = [{**base_row(job), **environment(device), "node": socket.gethostname()} for job in jobs]
+    with ExitStack() as locks:
+        members = []  # positions of the seeds this process holds the lock of
+        for s, job in enumerate(jobs):
+            try:
+                locks.enter_context(run_lock(job.out_dir, job.spec.spec_hash))
+                members.append(s)
+            except LockHeld as held:
+                rows[s].update(status="error", error=_refused(held))
+        try:
+            runs, rng = [], []
+            for s in members:  # each seed's model, measurements and random state as its ordinary run's
+                runs.append(Prepared.build(jobs[s], device, lambda kind, *data, s=s: emit(s, kind, *data), logs[s]))
+                rng.append(rng_state(device))
+            outcomes = train_group(
+                [run.model for run in runs], runs[0].task, cfg, [jobs[s].spec.seed for s in members],
+                lambda k, iteration, loss: runs[k].on_iteration(iteration, loss),
+                lambda k, point: runs[k].on_validation(point),
+                fingerprints=[jobs[s].spec.spec_hash for s in members], rng=rng) if members else []
+            train_options = json.dumps({**cfg.to_dict(), "vectorized": len(jobs), "vectorized_batches": "own"},
+                                       sort_keys=True)
+            for k, (s, run, outcome) in enumerate(zip(members, runs, outcomes)):
+                set_rng_state(rng[k], device)  # measured from the random state its ordinary run ends with
+                outcome.extra["train_options"] = train_options
+                rows[s].update(run.measure(outcome))
+        except NotVectorizable:  # an option of the model needs a layer or operation without a per-seed version
+            fallback = True
+        except StoreError:
+            raise
+        except Exception as err:  # noqa: BLE001 - recorded in every seed's row, as a failed run is recorded
+            fallback = False
+            for s in members:
+                _failed(rows[s], logs[s], err)
+        else:
+            fallback = False
+    if fallback:  # the locks are released: each seed takes its own
+        return [execute(job, lambda kind, *data, s=s: emit(s, kind, *data)) for s, job in enumerate(jobs)]
+    return [_finish_row(row, log) for row, log in zip(rows, logs)]
+
+
+def execute_unit(jobs: list[RunJob], emitters: list[Callable[..., None]]) -> list[dict[str, Any]]:
+    """An executor's unit of work, where it runs: one run (``execute``) or the seeds of one group
+    trained together (``execute_group``); ``emitters[s]`` takes job ``s``'s events. A row per job."""
+    if len(jobs) == 1:
+        return [execute(jobs[0], emitters[0])]
+    return execute_group(jobs, lambda s, kind, *data: emitters[s](kind, *data))
+
+
+def _set_up(job: RunJob) -> torch.device:
+    cfg = job.spec.train
+    if cfg.threads or job.threads:
+        torch.set_num_threads(cfg.threads or job.threads)
+    return torch.device(cfg.device)
+
+
+def _start_log(job: RunJob) -> RunLog:
+    spec = job.spec
+    log = RunLog(job.log_path)
+    log.write(f"{utc_now()} run {job.run_id}: {spec.model}/{spec.task} seed {spec.seed} spec_hash {spec.spec_hash} "
+              f"(pid {os.getpid()} on {socket.gethostname()})")
+    return log
+
+
+def _refused(held: LockHeld) -> str:
+    return f"refused: this run is being trained by another process ({held})"
+
+
+def _failed(row: dict[str, Any], log: RunLog, err: Exception) -> None:
+    log.write("".join(traceback.format_exception(type(err), err, err.__traceback__)))
+    row.update(status="error", error=error_text(err))
+
+
+def _finish_row(row: dict[str, Any], log: RunLog) -> dict[str, Any]:
     row["timestamp"] = utc_now()
     log.write(f"{row['timestamp']} {row.get('status')}" + (f": {row['error']}" if row.get("error") else ""))
     return row
@@ -169,38 +258,54 @@ def disk_full(err: BaseException | None) -> bool:
     return False
 
 
-def _train_and_measure(job: RunJob, device: torch.device, log: RunLog, emit: Emit,
-                       train_loop: TrainLoop | None) -> dict[str, Any]:
-    spec, cfg = job.spec, job.spec.train
-    torch.manual_seed(spec.seed)
-    task = build_task(spec.task_class, **spec.task_options)
-    model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[cfg.dtype])
-    row: dict[str, Any] = {"param_count": model.num_parameters(), "variant": model.variant()}
-    memory = PeakMemory(device)
-    row["saved_tensor_bytes"] = saved_tensor_bytes(model, task, cfg.batch_size)
+@dataclass
+class Prepared:
+    """One run before training: its task and model (built after ``torch.manual_seed(seed)``, as
+    every run's), the row columns measured before training, its memory meter and its callbacks
+    (progress and validation points to ``emit``, validation points to the log)."""
 
-    def on_iteration(iteration: int, loss: float) -> None:
+    job: RunJob
+    task: Any
+    model: Any
+    row: dict[str, Any]
+    memory: PeakMemory
+    emit: Emit
+    log: RunLog
+
+    @classmethod
+    def build(cls, job: RunJob, device: torch.device, emit: Emit, log: RunLog) -> "Prepared":
+        spec, cfg = job.spec, job.spec.train
+        torch.manual_seed(spec.seed)
+        task = build_task(spec.task_class, **spec.task_options)
+        model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[cfg.dtype])
+        row: dict[str, Any] = {"param_count": model.num_parameters(), "variant": model.variant()}
+        memory = PeakMemory(device)
+        row["saved_tensor_bytes"] = saved_tensor_bytes(model, task, cfg.batch_size)
+        return cls(job, task, model, row, memory, emit, log)
+
+    def on_iteration(self, iteration: int, loss: float) -> None:
         if iteration % RSS_SAMPLE_EVERY == 0:
-            memory.sample()
-        emit("progress", iteration, loss)
+            self.memory.sample()
+        self.emit("progress", iteration, loss)
 
-    def on_validation(point: ValidationPoint) -> None:
-        log.write(f"it {point.iteration} val_loss {point.val_loss:.6g} train_loss {point.train_loss:.6g}")
-        emit("validation", point)
+    def on_validation(self, point: ValidationPoint) -> None:
+        self.log.write(f"it {point.iteration} val_loss {point.val_loss:.6g} train_loss {point.train_loss:.6g}")
+        self.emit("validation", point)
 
-    train = train_loop or TRAINERS[getattr(task, "trainer", "episodic")]
-    outcome = train(model, task, cfg, spec.seed, on_iteration, on_validation, fingerprint=spec.spec_hash,
-                    on_epoch=lambda row: emit("epoch", row))  # the sweep writes OUT/epochs.csv
-    row.update(_outcome_columns(outcome, cfg.solved_window))
-    row.update(outcome.extra)
-    row["infer_steps_per_s"], row["infer_path"] = inference_throughput(model, task, cfg.batch_size, cfg.inference_batches)
-    row.update(memory.result())
-    if cfg.generalization:  # after every measurement of the run, so it changes none of them
-        from bench.generalisation import evaluate_run
+    def measure(self, outcome: TrainOutcome) -> dict[str, Any]:
+        """The row's columns after training: the outcome, inference throughput, memory, generalisation."""
+        spec, cfg, model, task = self.job.spec, self.job.spec.train, self.model, self.task
+        row = dict(self.row)
+        row.update(_outcome_columns(outcome, cfg.solved_window))
+        row.update(outcome.extra)
+        row["infer_steps_per_s"], row["infer_path"] = inference_throughput(model, task, cfg.batch_size, cfg.inference_batches)
+        row.update(self.memory.result())
+        if cfg.generalization:  # after every measurement of the run, so it changes none of them
+            from bench.generalisation import evaluate_run
 
-        run = {"run_id": job.run_id, "model": spec.model, "task": spec.task, "seed": spec.seed}
-        emit("generalization", evaluate_run(model, task, run))  # the sweep writes OUT/generalization.csv
-    return row
+            run = {"run_id": self.job.run_id, "model": spec.model, "task": spec.task, "seed": spec.seed}
+            self.emit("generalization", evaluate_run(model, task, run))  # the sweep writes OUT/generalization.csv
+        return row
 
 
 def _outcome_columns(outcome: TrainOutcome, window: int) -> dict[str, Any]:

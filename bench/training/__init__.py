@@ -1,5 +1,6 @@
 """Training: the loops (episodic.py: fresh state every iteration, the algorithmic tasks; stream.py:
-epochs over a data split, the real-data tasks), the one step both take (step.py), their checkpoints
+epochs over a data split, the real-data tasks; group.py: the seeds of a seed group as one
+computation, each seed an episodic run), the one step both take (step.py), their checkpoints
 (checkpoint.py), the divergence rule (divergence.py) and the registry of loops with the options
 each reads (registry.py). Importing the package registers both loops."""
 

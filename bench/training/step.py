@@ -38,6 +38,20 @@ def clip_gradients(params: Iterable[torch.Tensor], clip_value: float, clip_norm:
         torch.nn.utils.clip_grad_norm_(params, clip_norm)
 
 
+def clip_gradients_per_seed(params: Iterable[torch.Tensor], clip_value: float, clip_norm: float) -> None:
+    """``clip_gradients`` for stacked seeds (every parameter's first axis is the seed): each seed's
+    gradients clipped as its ordinary run clips them, by value, then by the L2 norm of its own
+    gradients (``torch.nn.utils.clip_grad_norm_``'s rule: scale by clip_norm / (norm + 1e-6) if below 1)."""
+    params = [p for p in params if p.grad is not None]
+    if clip_value > 0:
+        torch.nn.utils.clip_grad_value_(params, clip_value)
+    if clip_norm > 0 and params:
+        norms = torch.stack([p.grad.flatten(1).norm(dim=1) for p in params]).norm(dim=0)  # (S,)
+        scale = (clip_norm / (norms + 1e-6)).clamp(max=1.0)
+        for p in params:
+            p.grad.mul_(scale.view(-1, *([1] * (p.grad.dim() - 1))))
+
+
 @dataclass
 class StepResult:
     loss: float  # the training loss of the batch (before the update)
