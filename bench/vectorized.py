@@ -56,7 +56,7 @@ from torch import nn
 
 from bench.config import RunSpec, TrainConfig
 from bench.execution.executor import Event, EmitEvent, Executor
-from bench.execution.run import RunJob, execute
+from bench.execution.run import RunJob, ensure_plugins, execute
 from bench.run_metrics import synchronize
 from bench.status import DIVERGED, SOLVED, UNSOLVED
 from bench.training import DTYPES, TrainOutcome, ValidationPoint, make_optimizer
@@ -394,6 +394,7 @@ def execute_group(jobs: list[RunJob], emit: Callable[..., None]) -> list[dict[st
     if cfg.threads or jobs[0].threads:
         torch.set_num_threads(cfg.threads or jobs[0].threads)
     try:
+        ensure_plugins(specs[0].plugins)  # a worker process imports the user's model or task first
         task = build_task(specs[0].task_class, **specs[0].task_options)
         models = []
         for spec in specs:

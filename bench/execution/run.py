@@ -25,6 +25,8 @@ from typing import Any, Callable
 import torch
 
 from bench.config import RunSpec
+from bench.plugins import describe as describe_plugins
+from bench.plugins import ensure as ensure_plugins
 from bench.run_metrics import PeakMemory, inference_throughput, saved_tensor_bytes
 from bench.store import LockHeld, StoreError, environment, run_lock, utc_now
 from bench.training import DTYPES, TRAINERS, TrainOutcome, ValidationPoint
@@ -81,6 +83,7 @@ def base_row(job: RunJob) -> dict[str, Any]:
         "task_options": json.dumps(spec.task_options, sort_keys=True),
         "train_options": json.dumps(cfg.to_dict(), sort_keys=True),
         "log": job.log_path,
+        "plugins": describe_plugins(spec.plugins),
         **{k: spec.model_options.get(k) for k in ("input_size", "output_size", "hidden_size", "memory_slots", "memory_width")},
     }
 
@@ -153,6 +156,7 @@ def execute(job: RunJob, emit: Emit | None = None, train_loop: TrainLoop | None 
 def _train_and_measure(job: RunJob, device: torch.device, log: RunLog, emit: Emit,
                        train_loop: TrainLoop | None) -> dict[str, Any]:
     spec, cfg = job.spec, job.spec.train
+    ensure_plugins(spec.plugins)  # a worker process (--jobs, Ray) imports the user's model or task first
     torch.manual_seed(spec.seed)
     task = build_task(spec.task_class, **spec.task_options)
     model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[cfg.dtype])

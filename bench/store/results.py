@@ -32,6 +32,7 @@ RUN_COLUMNS: dict[str, str] = {
     "variant": "paper/code choices in effect (ARMIN: 'paper' or the authors'-code options used)",
     "task": "task preset name",
     "task_class": "registered task class",
+    "plugins": "plugins the model or task class came from, SOURCE@IDENTITY (file hash or package version; part of spec_hash); empty for built-ins",
     "seed": "seed of weights, data and sampling noise",
     "spec_hash": "fingerprint of model/task/training options and seed (what --resume matches)",
     "status": "solved | unsolved | diverged | error",
