@@ -123,6 +123,11 @@ class RecurrentModel(nn.Module):
         then updated in place, no copy per step."""
         return self.inplace_memory is not None and not self.training and not torch.is_grad_enabled()
 
+    def eval_matches_train(self) -> bool:
+        """True where training mode and inference mode compute the same outputs (no sampling, dropout
+        or approximate inference path); ``bench check-model`` then checks that they do."""
+        return False
+
     def path_name(self) -> str:
         """Name of the code path of the current mode (subclasses with several paths override)."""
         return "train" if self.training else "eval"

@@ -149,6 +149,9 @@ class MemoryController(RecurrentModel):
         h, c = self.controller(torch.cat([x_t, state["r"]], dim=-1), (state["h"], state["c"]))  # (B, d_h)
         return h, c, self.W_xi(h)
 
+    def eval_matches_train(self) -> bool:
+        return True  # no sampling, dropout or separate inference path
+
     def variant(self) -> str:
         """"paper", or "code:" and the authors'-code options in effect."""
         return config_variant(self.config, self.code_variant_options)

@@ -218,6 +218,9 @@ class NTM(RecurrentModel):
         o_t = torch.cat([h_t, r_t.flatten(1)], dim=-1)  # (B, d_h + H_r W)
         return o_t, {"h": h_t, "c": c_t, "M": M, "r": r_t, "w": w}
 
+    def eval_matches_train(self) -> bool:
+        return True  # no sampling, dropout or separate inference path
+
     def variant(self) -> str:
         """"paper", or "code:" and the reference-code options in effect."""
         return config_variant(self.config, CODE_VARIANT_OPTIONS)
