@@ -50,6 +50,7 @@ class RunJob:
     run_id: str
     log_path: str
     threads: int = 0  # torch threads when the spec does not set train.threads (0: torch's default)
+    keep_weights: bool = False  # save the final weights to OUT/weights/RUN_ID.pt (bench run --keep-weights)
 
 
 def make_run_id(spec: RunSpec) -> str:
@@ -57,10 +58,10 @@ def make_run_id(spec: RunSpec) -> str:
     return f"{spec.model}-{spec.task}-s{spec.seed}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def make_job(spec: RunSpec, out_dir: str | Path, threads: int = 0) -> RunJob:
+def make_job(spec: RunSpec, out_dir: str | Path, threads: int = 0, keep_weights: bool = False) -> RunJob:
     run_id = make_run_id(spec)
     log = Path(out_dir) / LOGS / f"{run_id}.log"
-    return RunJob(spec, str(out_dir), run_id, str(log), threads)
+    return RunJob(spec, str(out_dir), run_id, str(log), threads, keep_weights)
 
 
 def base_row(job: RunJob) -> dict[str, Any]:
@@ -185,6 +186,10 @@ def _train_and_measure(job: RunJob, device: torch.device, log: RunLog, emit: Emi
 
         run = {"run_id": job.run_id, "model": spec.model, "task": spec.task, "seed": spec.seed}
         emit("generalization", evaluate_run(model, task, run))  # the sweep writes OUT/generalization.csv
+    if job.keep_weights:
+        from bench.inspect import save_weights
+
+        row["weights"] = str(save_weights(job, model))
     return row
 
 

@@ -49,6 +49,7 @@ RUN_COLUMNS: dict[str, str] = {
     "epochs_run": "epochs trained (epoch-based tasks)",
     "data": "data actually used (dataset name and files/checksums), for real-data tasks",
     "checkpoint": "path of the saved checkpoint, if any",
+    "weights": "the run's final weights, kept by bench run --keep-weights (OUT/weights/RUN_ID.pt) for bench inspect; empty otherwise",
     "error": "for status=error: the exception (type and first line), or how the worker process died; for status=diverged, the rule that fired with its numbers",
     "log": "the run's log file: progress, and the full traceback of an error",
     "time_to_solve_s": "training time (excl. validation) until solved, seconds",
