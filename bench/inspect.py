@@ -105,13 +105,15 @@ class Inspection:
     loss: float
 
 
-def inspect(model, task, run: str, sample_seed: int = 0, training_mode: bool = False) -> Inspection:
-    """Run ``model`` on one sample of ``task`` (generator seeded with ``sample_seed``) recording its
-    memory addressing. Inference mode unless ``training_mode`` (then sampling reads draw noise)."""
+def inspect(model, task, run: str, sample_seed: int | None = None, training_mode: bool = False) -> Inspection:
+    """Run ``model`` on one sample of ``task`` recording its memory addressing: the task's longest
+    sample (``Task.max_batch``), or the one its generator seeded with ``sample_seed`` draws. Inference
+    mode unless ``training_mode`` (then sampling reads draw noise)."""
     from models.base import recording_memory
 
     model.train(training_mode)
-    batch = task.sample(1, torch.Generator().manual_seed(sample_seed))
+    batch = (task.max_batch(1) if sample_seed is None
+             else task.sample(1, torch.Generator().manual_seed(sample_seed)))
     p = next(model.parameters())
     batch = batch.to(p.device, p.dtype)
     with torch.no_grad(), recording_memory(model) as trace:

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="results folder holding the run (repeatable; default results/)")
     parser.add_argument("--out", "-o", type=folder, help="folder for the figure and CSV (default: the run's folder "
                         "/inspect)")
-    parser.add_argument("--sample-seed", type=integer(0, 2**31 - 1), default=0, help="which sample of the task (default 0)")
+    parser.add_argument("--sample-seed", type=integer(0, 2**31 - 1),
+                        help="draw the sample with this seed (default: the task's longest sample)")
     parser.add_argument("--train-mode", action="store_true", help="training mode (sampled reads) instead of inference")
 
 
@@ -43,7 +44,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     out = args.out or path.parent.parent / "inspect"
     out.mkdir(parents=True, exist_ok=True)
     figure, table = out / f"{saved['run_id']}-memory.png", out / f"{saved['run_id']}-weights.csv"
-    draw(result, figure, f"{saved['model']} on {saved['task']} (seed {saved['seed']}), sample {args.sample_seed}")
+    sample = "longest sample" if args.sample_seed is None else f"sample seed {args.sample_seed}"
+    draw(result, figure, f"{saved['model']} on {saved['task']} (run seed {saved['seed']}), {sample}")
     write_csv(result, table)
     for line in summary(result):
         console.print(line, highlight=False, soft_wrap=True)
