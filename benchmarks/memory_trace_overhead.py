@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from models import build_model
 
-MODELS = {"armin": {}, "ntm": {}, "dnc": {}}
+MODELS = {"armin": {}, "ntm": {}, "dnc": {}, "tardis": {}, "awta": {}}
 STEPS, REPEATS = 50, 5
 
 

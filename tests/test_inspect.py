@@ -103,3 +103,18 @@ def test_recording_is_off_unless_asked_and_only_observes():
     with recording_memory(build_model("lstm", input_size=3, output_size=2, hidden_size=4)) as trace:
         pass
     assert trace == []
+
+
+@pytest.mark.parametrize("name", ["tardis", "awta"])
+def test_tardis_and_awta_record_one_hot_reads_and_the_slot_written(name):
+    """Both read one cell and write the next empty one while the memory fills (then the one read)."""
+    torch.manual_seed(0)
+    model = build_model(name, input_size=3, output_size=2, hidden_size=8, memory_slots=4, memory_width=4).eval()
+    with torch.no_grad(), recording_memory(model) as trace:
+        model(torch.rand(7, 1, 3))
+    reads = torch.stack([step["read"][0, 0] for step in trace])
+    writes = torch.stack([step["write"][0, 0] for step in trace])
+    assert model.read_kind() == "hard" and torch.equal(reads.sum(-1), torch.ones(7))
+    assert set(reads.flatten().tolist()) == {0.0, 1.0} and set(writes.flatten().tolist()) == {0.0, 1.0}
+    assert writes.argmax(-1)[:4].tolist() == [0, 1, 2, 3]  # filling
+    assert writes.argmax(-1)[4:].tolist() == reads.argmax(-1)[4:].tolist()  # full: the cell just read
