@@ -76,7 +76,7 @@ def _seeded(fn: Callable, seed: int = SEED):
 def _compare(name: str, a: torch.Tensor, b: torch.Tensor, what: str) -> Check:
     d = _diff(a, b)
     ok = d <= TOLERANCE
-    return Check(name, ok, f"max |difference| {d:.2g}" + ("" if ok else f" > {TOLERANCE:g}: {what}"))
+    return Check(name, ok, f"max |diff| {d:.2g}" + ("" if ok else f" > {TOLERANCE:g}: {what}"))
 
 
 def check_step_equals_forward(model: RecurrentModel) -> Check:
@@ -89,7 +89,7 @@ def check_step_equals_forward(model: RecurrentModel) -> Check:
         lines.append(_diff(whole, steps))
     d = max(lines)
     ok = d <= TOLERANCE
-    return Check("step loop equals forward", ok, f"max |difference| {d:.2g} (train and eval mode)"
+    return Check("step loop equals forward", ok, f"max |diff| {d:.2g} (train and eval mode)"
                  + ("" if ok else f" > {TOLERANCE:g}: step() and forward() compute different things"))
 
 
@@ -106,7 +106,7 @@ def check_state_not_on_module(model: RecurrentModel) -> Check:
         out_b.append(y)
     d = max(_diff(torch.stack(out_a), alone_a), _diff(torch.stack(out_b), alone_b))
     ok = d <= TOLERANCE and isinstance(sa, dict) and all(isinstance(v, torch.Tensor) for v in sa.values())
-    detail = f"two sequences interleaved step by step vs each alone: max |difference| {d:.2g}"
+    detail = f"interleaved vs alone: max |diff| {d:.2g}"
     if not ok:
         detail += " (state kept on the module between calls)" if d > TOLERANCE else " (state is not a dict of tensors)"
     return Check("state not stored on the module", ok, detail)
@@ -130,7 +130,7 @@ def check_determinism(build: Callable[[], RecurrentModel], model: RecurrentModel
         m.to(dtype=x.dtype).train()
     d = _diff(_seeded(lambda: other(x)[0]), _seeded(lambda: again(x)[0]))
     ok = same_weights and d == 0.0
-    detail = f"same seed: {'same' if same_weights else 'DIFFERENT'} weights, outputs differ by {d:.2g}"
+    detail = f"{'same' if same_weights else 'DIFFERENT'} weights, outputs differ by {d:.2g}"
     return Check("deterministic under a seed", ok, detail)
 
 
@@ -145,7 +145,7 @@ def check_gradients(model: RecurrentModel) -> Check:
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     missing = [n for n, p in trainable if p.grad is None or not torch.isfinite(p.grad).all() or not p.grad.abs().sum() > 0]
     model.zero_grad(set_to_none=True)
-    detail = f"{len(trainable) - len(missing)}/{len(trainable)} parameter tensors get a nonzero finite gradient"
+    detail = f"{len(trainable) - len(missing)}/{len(trainable)} tensors get a finite nonzero one"
     if missing:
         detail += f"; none for: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
     return Check("every parameter receives a gradient", not missing, detail)
@@ -168,7 +168,7 @@ def check_detach(model: RecurrentModel) -> Check:
     leaked = 0.0 if grad is None else grad[:half].abs().max().item()
     d = _diff(y, y_whole)
     ok = leaked == 0.0 and d <= TOLERANCE
-    detail = f"gradient reaching the steps before the cut: {leaked:.2g}; outputs changed by the cut: {d:.2g}"
+    detail = f"leaked gradient {leaked:.2g}, outputs changed {d:.2g}"
     if leaked:
         detail += " (a graph survives outside the returned state)"
     return Check("detach_state cuts the graph", ok, detail)
@@ -176,8 +176,8 @@ def check_detach(model: RecurrentModel) -> Check:
 
 def check_train_eval(model: RecurrentModel) -> Check:
     if not model.eval_matches_train():
-        return Check("train and eval paths agree", None, f"not claimed (path {model.train().path_name()} vs "
-                     f"{model.eval().path_name()}: sampling, dropout or a different inference path)")
+        return Check("train and eval paths agree", None, f"not claimed ({model.train().path_name()} vs "
+                     f"{model.eval().path_name()})")
     x = _inputs(model, STEPS, BATCH, 9)
     model.train()
     train = _seeded(lambda: model(x)[0])
@@ -191,8 +191,7 @@ def check_vectorized_seeds(build: Callable[[], RecurrentModel], model: Recurrent
     from models.seeded import NotVectorizable, supports_vectorized_seeds, vectorize
 
     if not supports_vectorized_seeds(type(model)):
-        return Check("seeds can be vectorized", None, "no: the model does not declare supports_vectorized_seeds "
-                     "(its seeds train one by one)")
+        return Check("seeds can be vectorized", None, "no: not declared (seeds train one by one)")
     seeds = [_seeded(build, s).to(dtype=next(model.parameters()).dtype) for s in (11, 12)]
     x = _inputs(model, STEPS, 2, 10)
     try:
@@ -204,7 +203,7 @@ def check_vectorized_seeds(build: Callable[[], RecurrentModel], model: Recurrent
     together = vmodel(x)[0]
     d = max(_diff(together[:, s : s + 1], seeds[s](x[:, s : s + 1])[0]) for s in range(2))
     ok = d <= 1e-5
-    return Check("seeds can be vectorized", ok, f"yes: two seeds stacked vs each alone, max |difference| {d:.2g}")
+    return Check("seeds can be vectorized", ok, f"yes: stacked vs alone, max |diff| {d:.2g}")
 
 
 def check_long_sequence(model: RecurrentModel, steps: int = LONG_STEPS) -> Check:
@@ -216,12 +215,12 @@ def check_long_sequence(model: RecurrentModel, steps: int = LONG_STEPS) -> Check
             y = _seeded(lambda: model(x)[0])
         worst.append(y.abs().max().item())
     ok = all(math.isfinite(w) for w in worst)
-    return Check("finite outputs on a long sequence", ok, f"{steps} steps: largest |output| {max(worst):.3g}")
+    return Check("finite outputs on a long sequence", ok, f"{steps} steps, largest |output| {max(worst):.3g}")
 
 
 def check_parameter_count(model: RecurrentModel) -> Check:
     n = model.num_parameters()
-    return Check("parameter count", n > 0, f"{n:,} trainable parameters")
+    return Check("parameter count", n > 0, f"{n:,} trainable")
 
 
 def run_checks(build: Callable[[], RecurrentModel], long_steps: int = LONG_STEPS) -> list[Check]:
