@@ -364,7 +364,7 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     replaces the packaged one whole), its ``training:`` options merged into the defaults, and the
     plugins its ``plugins:`` list names loaded (a relative file path is relative to the file)."""
     packaged = read_config_file(DEFAULT_CONFIG_PATH)
-    if not path or Path(path).resolve() == DEFAULT_CONFIG_PATH:
+    if not path or Path(path).resolve() == DEFAULT_CONFIG_PATH.resolve():
         return packaged
     path = Path(path)
     user = read_config_file(path, UserConfigFile)

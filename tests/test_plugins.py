@@ -175,3 +175,13 @@ def test_installed_entry_points_load_and_a_broken_one_is_a_warning(tmp_path, mon
     runs = pd.read_csv(out / "runs.csv")
     assert runs["plugins"].tolist() == ["entry-point:mannbench.models:ep-gru@ep_gru==0.2.0"] * 2
     assert (runs["status"] != "error").all()
+
+
+def test_a_plugin_model_runs_in_ray_workers(tmp_path):
+    pytest.importorskip("ray")
+    path, out = plugin_file(tmp_path), tmp_path / "out"
+    assert main(["run", "--plugin", str(path), "-m", "plug-gru", *TINY, "--executor", "ray", "--jobs", "1",
+                 "--out", str(out)]) == 0
+    [row] = pd.read_csv(out / "runs.csv", keep_default_na=False).to_dict("records")
+    assert row["status"] != "error" and row["plugins"] == f"file:{path.resolve()}@{plugins.file_identity(path)}"
+    assert "/" in row["node"]  # NODE_IP/NODE_ID: it ran in a Ray worker
