@@ -16,6 +16,7 @@ import sys
 from rich.console import Console
 
 import bench.commands
+from bench import plugins
 from bench.config import DEFAULT_CONFIG_PATH, ConfigError
 
 EXIT_USAGE = 2
@@ -35,13 +36,20 @@ def command_modules():
     return [importlib.import_module(f"bench.commands.{name}") for name in names]
 
 
+def add_plugin_argument(parser: argparse.ArgumentParser, dest: str) -> None:
+    parser.add_argument("--plugin", dest=dest, action="append", default=[], metavar="FILE.py|MODULE",
+                        help="load models/tasks registered in a Python file or module (repeatable; see docs/plugins.md)")
+
+
 def build_parser() -> tuple[Parser, dict]:
     parser = Parser(
         prog="bench",
         description="mannbench: train and profile memory-augmented recurrent networks on shared tasks.",
         epilog="Configuration lives in benchmarks.yaml (model/task presets, training defaults, suites).",
     )
-    parser.add_argument("--config", default=None, help=f"configuration YAML (default: {DEFAULT_CONFIG_PATH})")
+    parser.add_argument("--config", default=None, help=f"configuration YAML laid on top of the packaged defaults "
+                        f"({DEFAULT_CONFIG_PATH})")
+    add_plugin_argument(parser, "plugin_first")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     handlers = {}
     for module in command_modules():
@@ -49,6 +57,7 @@ def build_parser() -> tuple[Parser, dict]:
         command = sub.add_parser(module.NAME, help=module.HELP, description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(command)
+        add_plugin_argument(command, "plugin")
         handlers[module.NAME] = module.main
     return parser, handlers
 
@@ -61,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     console = Console() if sys.stdout.isatty() else Console(width=WIDE_CONSOLE)
     try:
+        plugins.load_entry_points(warn=lambda text: print(f"bench: warning: {text}", file=sys.stderr))
+        plugins.load_plugins(args.plugin_first + getattr(args, "plugin", []))
         return handlers[args.command](args, console)
     except ConfigError as err:
         print(f"bench: error: {err}", file=sys.stderr)

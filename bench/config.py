@@ -287,6 +287,8 @@ class RunSpec:
     task_options: dict[str, Any]
     train: TrainConfig
     seed: int
+    # plugins the model or task class comes from (bench/plugins.py): [{"source", "identity"}], [] for built-ins
+    plugins: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -298,8 +300,10 @@ class RunSpec:
         ``--resume`` skips a run only if a finished row has the same fingerprint."""
         train = {k: v for k, v in self.train.to_dict().items()
                  if k not in RUN_LOCATION_OPTIONS and LATER_OPTION_DEFAULTS.get(k, object()) != v}
-        blob = json.dumps([self.model_class, self.model_options, self.task_class, self.task_options, train, self.seed],
-                          sort_keys=True, default=str)
+        parts = [self.model_class, self.model_options, self.task_class, self.task_options, train, self.seed]
+        if self.plugins:  # a plugin's version (file hash, package version) is part of what defines the run
+            parts.append(sorted(p["identity"] for p in self.plugins))
+        blob = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -343,10 +347,41 @@ class ConfigFile(BaseModel):
     profiles: Annotated[dict[str, Any], BeforeValidator(_empty_if_none)] = {}
 
 
+class UserConfigFile(ConfigFile):
+    """A user's ``--config`` file: laid on top of the packaged one, so every section is optional."""
+
+    models: dict[str, Preset] = {}
+    tasks: dict[str, Preset] = {}
+    plugins: Annotated[list[StrictStr], BeforeValidator(lambda v: split_names(v) if isinstance(v, str) else v or [])] = []
+
+
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
-    """benchmarks.yaml (or ``path``) read and its shape checked: a mapping of sections (presets with
+    """The packaged benchmarks.yaml, with a user's file ``path`` (if given) on top: its presets,
+    suites and profiles are added to the packaged ones (a name given in both: the user's entry
+    replaces the packaged one whole), its ``training:`` options merged into the defaults, and the
+    plugins its ``plugins:`` list names loaded (a relative file path is relative to the file)."""
+    packaged = read_config_file(DEFAULT_CONFIG_PATH)
+    if not path or Path(path).resolve() == DEFAULT_CONFIG_PATH.resolve():
+        return packaged
+    path = Path(path)
+    user = read_config_file(path, UserConfigFile)
+    if user.get("plugins"):
+        from bench.plugins import load_plugins  # bench.plugins imports this module
+
+        load_plugins(UserConfigFile.model_validate({"plugins": user["plugins"]}).plugins, path.resolve().parent)
+    merged = {**packaged, **{k: v for k, v in user.items() if k not in LAYERED_SECTIONS}}
+    for section in LAYERED_SECTIONS:
+        merged[section] = {**(packaged.get(section) or {}), **(user.get(section) or {})}
+    merged["training"] = deep_merge(packaged["training"], user.get("training") or {})
+    return merged
+
+
+LAYERED_SECTIONS = ("models", "tasks", "suites", "profiles")  # a user's file adds entries to these
+
+
+def read_config_file(path: Path, schema: type[ConfigFile] = ConfigFile) -> dict[str, Any]:
+    """One configuration file read and its shape checked: a mapping of sections (presets with
     ``None`` options made empty mappings)."""
-    path = Path(path) if path else DEFAULT_CONFIG_PATH
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
@@ -359,12 +394,12 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"malformed YAML in {path}{where}: {getattr(err, 'problem', err)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping with sections models, tasks, training")
-    unknown = [str(name) for name in data if name not in ConfigFile.model_fields]
+    unknown = [str(name) for name in data if name not in schema.model_fields]
     if unknown:
         raise ConfigError(f"{path}: unknown section {unknown[0]!r} (a misspelling?); "
-                          f"valid sections: {', '.join(sorted(ConfigFile.model_fields))}")
+                          f"valid sections: {', '.join(sorted(schema.model_fields))}")
     try:
-        checked = ConfigFile.model_validate(data)
+        checked = schema.model_validate(data)
     except ValidationError as err:
         raise ConfigError(f"{path}: {one_line(err)}") from None
     return {**data, "training": checked.training, "models": checked.models, "tasks": checked.tasks,
@@ -374,8 +409,10 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
 def resolve_preset(config: dict, section: str, name: str, registry: dict) -> tuple[str, dict[str, Any]]:
     """(class, options) of preset ``name`` of ``section`` ("models" or "tasks")."""
     presets = config[section]
+    if name not in presets and name in registry:  # a registered class is usable by its name, with its defaults
+        return name, {}
     if name not in presets:
-        raise ConfigError(f"unknown {section[:-1]} {name!r}; valid: {', '.join(sorted(presets))}")
+        raise ConfigError(f"unknown {section[:-1]} {name!r}; valid: {', '.join(sorted(set(presets) | set(registry)))}")
     options = copy.deepcopy(dict(presets[name] or {}))
     cls = options.pop("class", name)
     if cls not in registry:
@@ -450,6 +487,7 @@ def expand_runs(
     overrides: dict[str, dict[str, Any]] | None = None,
 ) -> list[RunSpec]:
     """The grid models x tasks x seeds, each with its resolved options (errors raised up front)."""
+    from bench.plugins import plugins_of  # bench.plugins imports this module
     overrides = {scope: {} for scope in SCOPES} | (overrides or {})
     if not model_names:
         raise ConfigError(f"no model given; valid: {', '.join(sorted(config['models']))}")
@@ -472,8 +510,10 @@ def expand_runs(
         for task_name, task_cls, task_opts, task in resolved_tasks:
             sized = {**model_opts, "input_size": task.input_size, "output_size": task.output_size}
             sized = check_model(model_name, model_cls, sized)
+            plugins = plugins_of(model_cls, task_cls, sized)
             for seed in seeds:
-                specs.append(RunSpec(model_name, model_cls, sized, task_name, task_cls, dict(task_opts), train, seed))
+                specs.append(RunSpec(model_name, model_cls, sized, task_name, task_cls, dict(task_opts), train, seed,
+                                     plugins))
     return specs
 
 

@@ -47,11 +47,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
 from models.layers import GateProjection, init_recurrent_weights_, zoneout
-from models.memory import read_one_hot, read_weighted, write_discrete, write_interpolated
+from models.memory import read_one_hot, read_weighted, write_discrete, write_interpolated, written_slot
 
 READ_MODES = ("gumbel", "soft")
 WRITE_INPUTS = ("h", "xh")
@@ -190,13 +191,21 @@ class ARMIN(RecurrentModel):
             value = self.W_w(value)  # (B, d_r)
         if cfg.soft_write and int(filled) >= self.n_mem:  # authors' code: write with the read's weights
             M = write_interpolated(M, s_t.detach(), value)
+            if self.memory_trace is not None:
+                self.memory_trace.append({"read": s_t.detach()[:, None], "write": s_t.detach()[:, None]})
         else:
+            if self.memory_trace is not None:  # the slot written: the next empty one, else the one read
+                write = F.one_hot(written_slot(filled, read_index, self.n_mem), self.n_mem).to(s_t.dtype)
+                self.memory_trace.append({"read": s_t.detach()[:, None], "write": write[:, None]})
             M = write_discrete(M, filled, read_index, value, in_place=self.writes_in_place())
         return o_t, {"h": h_t, "M": M, "filled": filled + 1}
 
     def variant(self) -> str:
         """"paper", or "code:" and the authors'-code options in effect."""
         return config_variant(self.config, CODE_VARIANT_OPTIONS, NOT_CODE_OPTIONS)
+
+    def read_kind(self) -> str:
+        return "soft" if self.config.read == "soft" else "hard"  # gumbel: straight-through one-hot forward
 
     def path_name(self) -> str:
         if self.config.read == "soft":

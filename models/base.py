@@ -19,9 +19,10 @@ benchmarks.yaml and need no code.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -73,6 +74,11 @@ class RecurrentModel(nn.Module):
     # True where the seeds of one run may train as one computation (models/seeded.py): batch rows
     # independent, parameters in linear maps, LSTM cells, layer norms or held by the module itself.
     supports_vectorized_seeds: ClassVar[bool] = False
+    # Memory at work (``recording_memory``; bench inspect): None on the normal path, which then costs
+    # one attribute test per step. When a list, a memory model appends each step's addressing to it:
+    # {"read": (B, H_r, N), "write": (B, H_w, N)} weights per head, and where the model has them
+    # "usage", "allocation" (B, N). Observation only: never read back, never part of the state.
+    memory_trace: list | None = None
     readout: nn.Module
 
     def __init__(self, config: ModelConfig):
@@ -125,6 +131,16 @@ class RecurrentModel(nn.Module):
         then updated in place, no copy per step."""
         return self.inplace_memory is not None and not self.training and not torch.is_grad_enabled()
 
+    def read_kind(self) -> str:
+        """How the memory is read in the current mode: "soft" (read weights sum to 1 over the slots)
+        or "hard" (one slot: one-hot weights). Models without a memory: "none"."""
+        return "soft" if self.config.memory_slots else "none"
+
+    def eval_matches_train(self) -> bool:
+        """True where training mode and inference mode compute the same outputs (no sampling, dropout
+        or approximate inference path); ``bench check-model`` then checks that they do."""
+        return False
+
     def path_name(self) -> str:
         """Name of the code path of the current mode (subclasses with several paths override)."""
         return "train" if self.training else "eval"
@@ -156,6 +172,18 @@ def config_variant(config: ModelConfig, names: tuple[str, ...], other_names: tup
     code, other = changed(names), changed(other_names)
     label = "code:" + ",".join(code) if code else "paper"
     return label + " + not-code:" + ",".join(other) if other else label
+
+
+@contextlib.contextmanager
+def recording_memory(model: RecurrentModel) -> Iterator[list[dict[str, torch.Tensor]]]:
+    """Within the block, ``model`` appends each step's memory addressing (detached) to the list it
+    yields (``RecurrentModel.memory_trace``); an empty list for a model without the hook."""
+    trace: list[dict[str, torch.Tensor]] = []
+    model.memory_trace = trace
+    try:
+        yield trace
+    finally:
+        del model.memory_trace  # back to the class's None
 
 
 def detach_state(state: State) -> State:

@@ -149,6 +149,9 @@ class MemoryController(RecurrentModel):
         h, c = self.controller(torch.cat([x_t, state["r"]], dim=-1), (state["h"], state["c"]))  # (B, d_h)
         return h, c, self.W_xi(h)
 
+    def eval_matches_train(self) -> bool:
+        return True  # no sampling, dropout or separate inference path
+
     def variant(self) -> str:
         """"paper", or "code:" and the authors'-code options in effect."""
         return config_variant(self.config, self.code_variant_options)
@@ -277,5 +280,8 @@ class DNC(MemoryController):
         w_r = pi[..., 0:1] * bwd + pi[..., 1:2] * c_r + pi[..., 2:3] * fwd  # (B, R, N)
         r = read_weighted_heads(M, w_r).reshape(B, R * W)  # (B, R W)
 
+        if self.memory_trace is not None:
+            self.memory_trace.append({"read": w_r.detach(), "write": w_w.detach()[:, None], "usage": u.detach(),
+                                      "allocation": a.detach()})
         new_state = {"h": h, "c": c, "r": r, "M": M, "u": u, "w_w": w_w, "w_r": w_r, "p": p, "L": L}
         return torch.cat([h, r], dim=-1), new_state

@@ -59,5 +59,8 @@ class LSTM(RecurrentModel):
         out, (h, c) = self.lstm(x, (state["h"], state["c"]))  # fused over all T steps
         return self.readout(out), {"h": h, "c": c}
 
+    def eval_matches_train(self) -> bool:
+        return self.config.dropout == 0 or self.config.num_layers == 1
+
     def path_name(self) -> str:
         return "fused-nn.LSTM"

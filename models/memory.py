@@ -89,8 +89,14 @@ def write_discrete(
     """The discrete write of ARMIN (section 3.3) and TARDIS: ``value`` (B, W) goes to the next empty
     slot while the memory fills (``filled`` slots written so far, a 0-dim counter), afterwards to the
     slot just read. ``in_place`` for inference (the memory as a list of slots)."""
-    slot = torch.where(filled < M.shape[1], filled, read_index)  # (B,)
+    slot = written_slot(filled, read_index, M.shape[1])  # (B,)
     return write_rows_(M, slot, value) if in_place else write_rows(M, slot, value)
+
+
+def written_slot(filled: torch.Tensor, read_index: torch.Tensor, slots: int) -> torch.Tensor:
+    """The row ``write_discrete`` writes: the next empty one while fewer than ``slots`` are filled,
+    else the one read (B,)."""
+    return torch.where(filled < slots, filled, read_index)
 
 
 def write_interpolated(M: torch.Tensor, w: torch.Tensor, value: torch.Tensor) -> torch.Tensor:

@@ -215,8 +215,13 @@ class NTM(RecurrentModel):
         r_t = read_weighted_heads(M, w_r)  # eq. 2: (B, H_r, W)
         M = erase_add_write(M, w_w, e, a)  # eq. 3-4: (B, N, W)
 
+        if self.memory_trace is not None:
+            self.memory_trace.append({"read": w_r.detach(), "write": w_w.detach()})
         o_t = torch.cat([h_t, r_t.flatten(1)], dim=-1)  # (B, d_h + H_r W)
         return o_t, {"h": h_t, "c": c_t, "M": M, "r": r_t, "w": w}
+
+    def eval_matches_train(self) -> bool:
+        return True  # no sampling, dropout or separate inference path
 
     def variant(self) -> str:
         """"paper", or "code:" and the reference-code options in effect."""

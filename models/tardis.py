@@ -58,7 +58,7 @@ from torch import nn
 from models.armin import WRITE_INPUTS
 from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
 from models.layers import GateProjection, init_recurrent_weights_
-from models.memory import gumbel_sigmoid, read_one_hot, write_discrete
+from models.memory import gumbel_sigmoid, read_one_hot, write_discrete, written_slot
 
 USAGE_NORMS = {"l2": 2.0, "l1": 1.0}  # name -> p of the norm u_t = U_t / |U_t|_p
 ADDRESS_HIDDEN_DIVISOR = 4  # d_a = d_h // 4 when address_hidden = 0 (the authors' code)
@@ -263,6 +263,9 @@ class TARDIS(RecurrentModel):
 
         # write: the next empty cell while the memory fills, else the cell just read
         m_t = self.W_w(h_t if cfg.write_input == "h" else torch.cat([x_t, h_t], dim=-1))  # (B, d_r)
+        if self.memory_trace is not None:  # bench inspect: the one-hot read and the slot written
+            write = F.one_hot(written_slot(filled, read_index, M.shape[1]), M.shape[1]).to(w_r.dtype)
+            self.memory_trace.append({"read": w_r.detach()[:, None], "write": write[:, None]})
         M = write_discrete(M, filled, read_index, m_t, in_place=self.writes_in_place())
 
         o_t = torch.cat([h_t, r_t], dim=-1)  # (B, d_h + d_r)
@@ -274,6 +277,9 @@ class TARDIS(RecurrentModel):
             "last_read": last_read_mask(w_r, cfg.usage_gradient),
             "filled": filled + 1,
         }
+
+    def read_kind(self) -> str:
+        return "hard"  # one cell: the straight-through gumbel-softmax, argmax in inference
 
     def variant(self) -> str:
         return config_variant(self.config, CODE_VARIANT_OPTIONS, NOT_CODE_OPTIONS)

@@ -69,6 +69,50 @@ def test_installed_wheel_lists_and_runs_from_any_folder(installed, tmp_path):
     assert runs[["model", "task", "iterations_run"]].values.tolist() == [["lstm", "copy", 3]]
 
 
+@pytest.fixture(scope="module")
+def example_installed(installed, tmp_path_factory) -> Path:
+    """examples/gru-attention (an external model package) built as a wheel and installed beside mannbench."""
+    root = tmp_path_factory.mktemp("example")
+    source = root / "source"
+    shutil.copytree(REPO / "examples" / "gru-attention", source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    pip("wheel", ".", "--no-deps", "--no-build-isolation", "--wheel-dir", str(root / "dist"), cwd=source)
+    (wheel,) = (root / "dist").glob("mannbench_gru_attention-*.whl")
+    target = root / "site"
+    pip("install", "--no-deps", "--target", str(target), str(wheel), cwd=root)
+    return target
+
+
+def test_an_installed_model_package_and_a_plugin_file_run_report_and_profile(installed, example_installed, tmp_path):
+    """The worked example's commands (docs/plugins.md), from a folder outside the repository."""
+    env = {**os.environ, "PYTHONPATH": f"{installed}{os.pathsep}{example_installed}", "OMP_NUM_THREADS": "1"}
+
+    def bench(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([str(installed / "bin" / "bench"), *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    checked = bench("check-model", "gru-attention", "--long-steps", "50")
+    assert "gru-attention: keeps the contract" in checked.stdout
+    (tmp_path / "my_lstm.py").write_text(
+        "from dataclasses import dataclass\nfrom models.lstm import LSTM, LSTMConfig\nfrom models.base import register_model\n"
+        "@register_model('my-lstm')\nclass MyLSTM(LSTM):\n    pass\n")
+    tiny = ["-t", "copy", "-n", "4", "--val-every", "2", "-q", "-s", "task.max_length=3", "-s", "train.val_batches=1",
+            "-s", "train.inference_batches=1", "-s", "model.hidden_size=8"]
+    bench("run", "--plugin", "my_lstm.py", "-m", "gru-attention,my-lstm,armin", *tiny, "-s", "train.generalization=true",
+          "--jobs", "2", "--out", "out")
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv", keep_default_na=False).set_index("model")
+    assert (runs["status"] != "error").all(), runs["error"]
+    assert runs.loc["gru-attention", "plugins"] == "entry-point:mannbench.models:gru-attention@mannbench-gru-attention==0.1.0"
+    assert runs.loc["my-lstm", "plugins"].startswith(f"file:{tmp_path / 'my_lstm.py'}@sha256:")
+    # (the paper-table reports need the repository's results/paper/: tests/test_plugins.py runs table1)
+    reported = bench("report", "generalization", "--in", "out")
+    assert "gru-attention" in reported.stdout
+    bench("profile", "-m", "gru-attention,lstm", "--hidden", "8", "--mode", "train,infer", "--tbptt", "3",
+          "--batch-size", "2", "--repeats", "1", "--warmup", "1", "-q", "--out", "prof")
+    assert "gru-attention" in set(pd.read_csv(tmp_path / "prof" / "profile.csv")["model"])
+
+
 def test_the_packaged_configuration_is_the_top_level_file():
     """One file to edit: bench/benchmarks.yaml (package data) is a link to the repository's
     benchmarks.yaml, never a copy that could drift from it."""

@@ -42,6 +42,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
         extra = ", ".join(f"{k}={v}" for k, v in preset.items())
         rows.append((name, cls, hidden, mem, "yes" if cls in models.MODEL_REGISTRY else "[red]no[/]", extra))
     console.print(_table("models (presets in benchmarks.yaml)", ("preset", "class", "hidden", "memory", "implemented", "options"), rows))
+    from bench.plugins import ORIGIN
+
+    plugged = sorted((kind, name, plugin.label()) for (kind, name), plugin in ORIGIN.items())
+    if plugged:  # usable by name (-m NAME) with their config's defaults
+        console.print(_table("from plugins (usable by name)", ("kind", "name", "plugin"), plugged))
     rows = []
     for name, preset in sorted(config["tasks"].items()):
         preset = dict(preset or {})

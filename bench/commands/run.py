@@ -87,6 +87,9 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
         help="override any option: model.hidden_size=50, task.max_length=5, train.lr=1e-3, "
         "train.inverse_temperature.every=100 (repeatable)",
     )
+    run.add_argument("--keep-weights", action="store_true",
+                     help="keep each run's final weights in OUT/weights/RUN_ID.pt, for bench inspect "
+                     "(default: no run keeps them, solved or not)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars, only the summary")
     run.add_argument("--data-dir", type=Path, help="folder searched first for datasets (sets $MANNBENCH_DATA; see bench data)")
 
@@ -226,7 +229,8 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
     resume = "rerun the same command with --resume to run the rest" if not args.resume else "rerun the same command to run the rest"
     try:
         with progress, sigterm_stops():
-            rows = run_sweep(specs, store, executor, on_event, jobs=args.jobs)
+            rows = run_sweep(specs, store, executor, on_event, jobs=args.jobs,
+                             keep_weights=getattr(args, "keep_weights", False))
     except (KeyboardInterrupt, Terminated) as stop:
         signal_name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
         console.print(f"[yellow]stopped by {signal_name}: every finished run is in {escape(str(store.runs_path))}; the runs in flight "

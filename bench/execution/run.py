@@ -27,6 +27,8 @@ from typing import Any, Callable
 import torch
 
 from bench.config import RunSpec
+from bench.plugins import describe as describe_plugins
+from bench.plugins import ensure as ensure_plugins
 from bench.run_metrics import PeakMemory, inference_throughput, saved_tensor_bytes
 from bench.store import LockHeld, StoreError, environment, run_lock, utc_now
 from bench.training import DTYPES, TRAINERS, TrainOutcome, ValidationPoint
@@ -53,6 +55,7 @@ class RunJob:
     run_id: str
     log_path: str
     threads: int = 0  # torch threads when the spec does not set train.threads (0: torch's default)
+    keep_weights: bool = False  # save the final weights to OUT/weights/RUN_ID.pt (bench run --keep-weights)
 
 
 def make_run_id(spec: RunSpec) -> str:
@@ -60,10 +63,10 @@ def make_run_id(spec: RunSpec) -> str:
     return f"{spec.model}-{spec.task}-s{spec.seed}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def make_job(spec: RunSpec, out_dir: str | Path, threads: int = 0) -> RunJob:
+def make_job(spec: RunSpec, out_dir: str | Path, threads: int = 0, keep_weights: bool = False) -> RunJob:
     run_id = make_run_id(spec)
     log = Path(out_dir) / LOGS / f"{run_id}.log"
-    return RunJob(spec, str(out_dir), run_id, str(log), threads)
+    return RunJob(spec, str(out_dir), run_id, str(log), threads, keep_weights)
 
 
 def base_row(job: RunJob) -> dict[str, Any]:
@@ -86,6 +89,7 @@ def base_row(job: RunJob) -> dict[str, Any]:
         "task_options": json.dumps(spec.task_options, sort_keys=True),
         "train_options": json.dumps(cfg.to_dict(), sort_keys=True),
         "log": job.log_path,
+        "plugins": describe_plugins(spec.plugins),
         **{k: spec.model_options.get(k) for k in ("input_size", "output_size", "hidden_size", "memory_slots", "memory_width")},
     }
 
@@ -275,6 +279,7 @@ class Prepared:
     @classmethod
     def build(cls, job: RunJob, device: torch.device, emit: Emit, log: RunLog) -> "Prepared":
         spec, cfg = job.spec, job.spec.train
+        ensure_plugins(spec.plugins)  # a worker process (--jobs, Ray) imports the user's model or task first
         torch.manual_seed(spec.seed)
         task = build_task(spec.task_class, **spec.task_options)
         model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[cfg.dtype])
@@ -305,6 +310,10 @@ class Prepared:
 
             run = {"run_id": self.job.run_id, "model": spec.model, "task": spec.task, "seed": spec.seed}
             self.emit("generalization", evaluate_run(model, task, run))  # the sweep writes OUT/generalization.csv
+        if self.job.keep_weights:
+            from bench.inspect import save_weights
+
+            row["weights"] = str(save_weights(self.job, model))
         return row
 
 

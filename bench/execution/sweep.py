@@ -64,12 +64,13 @@ def make_executor(name: str, jobs: int, address: str | None = None) -> Executor:
 
 
 def run_sweep(specs: list[RunSpec], store: ResultsStore, executor: Executor,
-              on_event: OnEvent | None = None, jobs: int = 1) -> list[dict[str, Any]]:
+              on_event: OnEvent | None = None, jobs: int = 1, keep_weights: bool = False) -> list[dict[str, Any]]:
     """Run every spec through ``executor``, writing curves and rows to ``store`` (open); returns the
-    rows in the order of ``specs`` (those that finished)."""
+    rows in the order of ``specs`` (those that finished). ``keep_weights``: each run saves its final
+    weights (``OUT/weights/RUN_ID.pt``, the row's ``checkpoint`` column) for ``bench inspect``."""
     on_event = on_event or (lambda *a: None)
     threads = threads_per_job(jobs) if jobs > 1 else 0
-    run_jobs = [make_job(spec, store.out_dir, threads) for spec in specs]
+    run_jobs = [make_job(spec, store.out_dir, threads, keep_weights) for spec in specs]
     rows: dict[int, dict[str, Any]] = {}
 
     def emit(event: Event) -> None:

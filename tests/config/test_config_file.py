@@ -31,8 +31,8 @@ def set_suite(name, entry):
     (lambda c: c["models"].__setitem__("lstm", [1, 2]), "models.lstm=[1, 2]: must be a mapping of options"),
     (lambda c: c["tasks"].__setitem__("copy", "copy"), "tasks.copy='copy': must be a mapping of options"),
     (lambda c: c.__setitem__("training", [1]), "training=[1]: must be a mapping of options"),
-    (lambda c: c.pop("tasks"), "tasks is missing"),
-    (lambda c: c.__setitem__("models", {}), "models={}: Dictionary should have at least 1 item"),
+    (lambda c: c.__setitem__("models", {"mine": 3}), "models.mine=3: must be a mapping of options"),
+    (lambda c: c.__setitem__("plugins", [3]), "plugins.0=3: must be a valid string"),
     (set_suite("mine", "lstm"), "suites.mine='lstm': must be a mapping of options"),
     (set_suite("mine", 7), "suites.mine=7: must be a mapping of options"),
     (set_suite("mine", {"models": 5, "tasks": ["copy"]}), "suites.mine.models=5: must be a list of preset names"),
@@ -55,6 +55,20 @@ def test_malformed_file_is_one_line_exit_2(cli, tmp_path, capsys, change, messag
     assert code == 2 and len(lines) == 1, lines
     assert f"{path}: {message}" in lines[0], lines[0]
     assert not out.exists()
+
+
+def test_a_user_file_adds_to_the_packaged_presets_instead_of_replacing_them(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("models:\n  lstm-tiny: {class: lstm, hidden_size: 8}\n  armin: {hidden_size: 7}\n"
+                    "suites:\n  mine: {models: [lstm-tiny, armin-code], tasks: [copy]}\ntraining: {lr: 0.5}\n")
+    config, packaged = load_config(path), load_config()
+    assert config["models"]["lstm-tiny"] == {"class": "lstm", "hidden_size": 8}
+    assert config["models"]["armin"] == {"hidden_size": 7}  # a name in both: the user's entry, whole
+    assert config["models"]["armin-code"] == packaged["models"]["armin-code"]
+    assert set(config["tasks"]) == set(packaged["tasks"]) and "table1" in config["suites"]
+    assert config["training"]["lr"] == 0.5
+    assert config["training"]["val_every"] == packaged["training"]["val_every"]
+    assert suite(config, "mine")["models"] == ["lstm-tiny", "armin-code"]
 
 
 def test_non_utf8_file_is_one_line(cli, tmp_path, capsys):

@@ -54,7 +54,7 @@ def test_a_misspelled_section_is_refused_naming_the_valid_ones(cli, tmp_path, ca
     path = tmp_path / "config.yaml"
     path.write_text(TEXT.replace("\ntraining:", "\ntrainng:", 1))
     one_line_exit_2(cli, capsys, ["--config", str(path), *RUN, "--out", str(tmp_path / "out")],
-                    f"{path}: unknown section 'trainng' (a misspelling?); valid sections: models, profiles, suites, "
+                    f"{path}: unknown section 'trainng' (a misspelling?); valid sections: models, plugins, profiles, suites, "
                     "tasks, training")
 
 
