@@ -53,7 +53,15 @@ def test_report_and_plot_into_a_read_only_folder(results, tmp_path, capsys, comm
     locked.chmod(stat.S_IRUSR | stat.S_IXUSR)  # read-only, even for root: no write permission bit
     try:
         one_line_exit_2([*command, "--in", str(results), "--out", str(locked)], capsys,
-                        f"--out {locked}: cannot write the {command[0]} there: the folder is read-only")
+                        f"--out {locked}: cannot write the {command[0]} there: {locked} is read-only")
+    finally:
+        locked.chmod(stat.S_IRWXU)
+    assert not list(locked.iterdir())
+    below = locked / "new" / "sub"  # made only where it can be: refused, and nothing made
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        one_line_exit_2([*command, "--in", str(results), "--out", str(below)], capsys,
+                        f"--out {below}: cannot write the {command[0]} there: {locked} is read-only")
     finally:
         locked.chmod(stat.S_IRWXU)
     assert not list(locked.iterdir())

@@ -4,7 +4,9 @@ folders, write files."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import stat
 import tempfile
 from pathlib import Path
@@ -50,15 +52,18 @@ def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
 
 
 def check_writable_folder(out: Path, kind: str) -> None:
-    """``out`` made if missing, and a file created and removed in it; a folder without any write
-    permission bit counts as read-only even for root (someone protected it), as the results store
-    counts a file. ConfigError (one line, exit 2) if the folder cannot be written."""
+    """ConfigError (one line, exit 2) unless the {kind} can be written into ``out``: ``out``, or where
+    it is missing the nearest folder above it that exists (where it would be made), must be a folder
+    in which a file can be created. A folder without any write permission bit counts as read-only
+    even for root (someone protected it), as the results store counts a file. Nothing is left behind."""
     what = f"--out {out}: cannot write the {kind} there"
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        if not out.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-            raise ConfigError(f"{what}: the folder is read-only; make it writable (chmod u+w) or give another --out")
-        with tempfile.TemporaryFile(dir=out):
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        if not existing.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise ConfigError(f"{what}: {existing} is read-only; make it writable (chmod u+w) or give another --out")
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as err:
         raise ConfigError(f"{what}: {err.strerror or err}") from None
