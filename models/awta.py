@@ -21,6 +21,8 @@ last-read mask from the straight-through weights) and the ARMIN cell as coded (3
 cell, forget bias 1, write from [x_t, c_t], learned initial state), read with the hard
 straight-through gumbel-softmax (445-456), not the soft read of their ARMIN. Its c is this ARMIN's h,
 so it already addresses from the cell. Preset ``awta-code`` in benchmarks.yaml.
+
+Biases at initialisation: all zero, as ARMIN's and TARDIS's addressing's.
 """
 
 from __future__ import annotations

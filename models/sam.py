@@ -54,12 +54,19 @@ Not offered: that code's read over the K nearest rows plus the least used one, i
 heads' weights (line 277), its read positions clamped while the memory fills (lines 266-271) and its
 memory initialised to delta (line 137).
 
+- ``reference_init=True`` (the DNC's option, models/dnc.py): the initialisation their train.py:100
+  gives it (``init_param``, dnc/dnc.py:149-154): one orthogonal LSTM matrix and one trained gate bias
+  (dnc.py:30-31), the interface (one Linear, sparse_memory.py:67-72) and output weights xavier-normal,
+  every bias zero.
+Biases at initialisation: all zero (nn.LSTMCell's bias_ih and bias_hh, the interface's, the output
+layer's), except the forget block of bias_ih, which holds ``forget_bias``.
+
 Parameters: their Table 1 count, 109k at hidden 120 on the copy task, is 109,538 = 79,434 used (LSTM
 72,480 with one bias vector, learned initial h, c, r 260, interface 5,566, output 1,128) + 30,104 in a
 dense DNC memory module their SAM class builds and then replaces, which stays registered unused. This
 model has 79,291 (nn.LSTMCell's second bias +480; the paper's scalar gamma and a read strength
-instead of the code's R K + 1 interpolation gates: -363); the ``sam-code`` preset has 79,914, their
-interface exactly (5,566) and their learned initial state (260), plus nn.LSTMCell's second bias.
+instead of the code's R K + 1 interpolation gates: -363); the ``sam-code`` preset has 79,434, their
+count of used parameters exactly (interface 5,566, learned initial state 260, one trained LSTM bias).
 """
 
 from __future__ import annotations
@@ -101,8 +108,8 @@ USAGE_RULES = ("last_access", "code")
 SPARSE_MIN_SLOTS = 4096  # memory_ops="auto" is sparse from this many slots
 ANN_MIN_SLOTS = 16384  # index="auto" is the ANN index from this many slots
 # options where the ARMIN authors' code departs from the paper (the variant column)
-CODE_VARIANT_OPTIONS = ("forget_bias", "learned_initial_state", "similarity", "read_strength", "search_metric",
-                        "interpolation_gates", "usage_rule")
+CODE_VARIANT_OPTIONS = ("forget_bias", "learned_initial_state", "reference_init", "similarity", "read_strength",
+                        "search_metric", "interpolation_gates", "usage_rule")
 KEPT_MEMORIES = 2  # memories whose index and ring the model keeps (e.g. a training run's and a probe's)
 _memory_ids = itertools.count(1)  # tells memories apart (a new memory may reuse a freed one's address)
 
@@ -238,6 +245,7 @@ class SAM(MemoryController):
     inplace_memory = "M"
     config_class = SAMConfig
     config: SAMConfig
+    interface_independent = False  # reference_init: their SAM's interface is one Linear (sam.py:40)
 
     def __init__(self, config: SAMConfig):
         R, W, K = config.read_heads, config.W, config.sparse_reads

@@ -44,6 +44,8 @@ gate temperature 0.3 here. Not offered: its gate noise stays on at evaluation (t
 evaluation mode), and its vector a is orthogonal-initialised (231; here uniform).
 ``temperature_on_logits`` (softmax(pi tau + g)) is neither the paper's nor the code's form: a harness
 option, recorded as "not-code" in the variant.
+
+Biases at initialisation: all zero (``forget_bias`` is added in the forward pass, not stored in a bias).
 """
 
 from __future__ import annotations
