@@ -327,6 +327,7 @@ def train_group(
             out.iterations_run = iteration
             out.train_steps += batches[s].steps
             loss_sums[s], loss_counts[s] = loss_sums[s] + values[s], loss_counts[s] + 1
+            out.record_train_loss(iteration, values[s], cfg.train_loss_window, cfg.solved_threshold)
             if on_iteration:
                 on_iteration(s, iteration, values[s])
 
@@ -351,8 +352,8 @@ def train_group(
                 val_losses[s].append(val_loss)
                 if out.iterations_to_solve is None and is_solved(val_losses[s], cfg):
                     out.status, out.iterations_to_solve, out.time_to_solve_s = SOLVED, iteration, out.train_time_s
-                    if cfg.stop_when_solved:
-                        stop(s)
+        for s in [s for s in running if outcomes[s].should_stop(cfg.stop_when_solved, cfg.stop_after_both_measures)]:
+            stop(s)
         if running and len(running) <= len(stack.slots) // 2:
             stack = stack.compacted(running, cfg)
 

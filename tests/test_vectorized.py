@@ -321,3 +321,16 @@ def test_sam_with_its_own_forward_runs_its_seeds_one_by_one():
     assert not supports_vectorized_seeds(SAM)
     with pytest.raises(NotVectorizable):
         vectorize([build_model("sam", **SIZES) for _ in range(2)])
+
+
+def test_seeds_record_the_authors_measure_and_stop_on_both_as_their_ordinary_runs():
+    """threshold 10: the paper's rule holds at iteration 4 (2 validations of 2), the 5-iteration
+    training-loss window closes at 5; with stop_after_both_measures each seed trains to 5."""
+    cfg = config(iterations=12, solved_threshold=10.0, val_every=2, solved_window=2, train_loss_window=5,
+                 stop_after_both_measures=True)
+    task, seeds = copy_task(**ONE_LENGTH), [0, 1]
+    outcomes = train_group([build("dnc", s) for s in seeds], task, cfg, seeds)
+    for s, seed in enumerate(seeds):
+        own = train(build("dnc", seed), task, cfg, seed)
+        got = (outcomes[s].iterations_to_solve, outcomes[s].train_loss_solved_at, outcomes[s].iterations_run)
+        assert got == (own.iterations_to_solve, own.train_loss_solved_at, own.iterations_run) == (4, 5, 5)

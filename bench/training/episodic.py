@@ -39,6 +39,7 @@ VALIDATION_SEED_OFFSET = 1_000_003  # validation data comes from its own generat
 
 EPISODIC_OPTIONS = COMMON_OPTIONS | {
     "val_every", "val_batches", "solved_threshold", "solved_window", "solved_max_fraction_above", "stop_when_solved",
+    "train_loss_window", "stop_after_both_measures",
 }
 
 
@@ -137,6 +138,7 @@ def train(
         outcome.iterations_run = iteration
         outcome.train_steps += batch.steps
         loss_sum, loss_count = loss_sum + step.loss, loss_count + 1
+        outcome.record_train_loss(iteration, step.loss, cfg.train_loss_window, cfg.solved_threshold)
         if on_iteration:
             on_iteration(iteration, step.loss)
 
@@ -159,8 +161,8 @@ def train(
                 outcome.status = SOLVED
                 outcome.iterations_to_solve = iteration
                 outcome.time_to_solve_s = outcome.train_time_s
-                if cfg.stop_when_solved:
-                    break
+        if outcome.should_stop(cfg.stop_when_solved, cfg.stop_after_both_measures):
+            break
 
         if checkpoint and iteration % cfg.checkpoint_every == 0 and iteration < cfg.iterations:
             outcome.wall_time_s = wall_before_s + time.perf_counter() - start
