@@ -49,7 +49,8 @@ SCOPES = ("model", "task", "train")  # prefixes of --set KEY=VALUE
 RUN_LOCATION_OPTIONS = ("device", "threads", "inference_batches", "output_dir", "checkpoint_every", "generalization")
 # training options added after results were recorded: in the fingerprint only when set away from
 # these defaults, so the fingerprints of earlier runs (and --resume on their folders) stay valid
-LATER_OPTION_DEFAULTS = {"divergence_factor": 100.0, "divergence_patience": 3}
+LATER_OPTION_DEFAULTS = {"divergence_factor": 100.0, "divergence_patience": 3, "train_loss_window": 200,
+                         "stop_after_both_measures": False}
 SUITE_KEYS = ("description", "models", "tasks", "seeds", "vectorize_seeds", "model", "task", "train")
 MAX_SIZE = 10_000_000  # largest size or count option (hidden size, sequence length, images...)
 MAX_MODEL_NUMBERS = 1_000_000_000  # weights + buffers of one model: 4 GB in float32 before gradients and optimiser
@@ -186,6 +187,11 @@ class TrainConfig:
     solved_window: Positive = 10
     solved_max_fraction_above: Fraction = 0.3
     stop_when_solved: StrictBool = True
+    # the ARMIN authors' measure, recorded beside the paper's rule: the first iteration at which the mean
+    # training loss of a window of this many iterations fell below solved_threshold (their train.py logs
+    # it every 200 iterations); stop_when_solved then also waits for it when stop_after_both_measures
+    train_loss_window: Positive = 200
+    stop_after_both_measures: StrictBool = False
     inverse_temperature: TemperatureSchedule = field(default_factory=TemperatureSchedule)
     inference_batches: Count = 10
     device: StrictStr = "cpu"

@@ -19,9 +19,11 @@ COMMON_OPTIONS = frozenset({
     "divergence_factor", "divergence_patience",
 })
 
-# the episodic loop (bench/training/episodic.py): validation every val_every iterations, the solved rule
+# the episodic loop (bench/training/episodic.py): validation every val_every iterations, the solved rule,
+# the ARMIN authors' measure (a window of mean training loss)
 EPISODIC_OPTIONS = COMMON_OPTIONS | {
     "val_every", "val_batches", "solved_threshold", "solved_window", "solved_max_fraction_above", "stop_when_solved",
+    "train_loss_window", "stop_after_both_measures",
 }
 
 # the stream loop (bench/training/stream.py): epochs, the learning-rate schedule, early stopping

@@ -40,6 +40,8 @@ Every gumbel-softmax of that code is softmax((logits + g) tau), tau the annealed
 (softmax(logits tau + g)) is neither the paper's nor the code's form: a harness option, recorded as
 "not-code" in the variant. The presets ``armin-code`` (algorithmic tasks) and ``armin-pmnist-code``
 (pMNIST) in benchmarks.yaml turn on the code's choices.
+
+Biases at initialisation: all zero (``forget_bias`` is added in the forward pass, not stored in a bias).
 """
 
 from __future__ import annotations

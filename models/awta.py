@@ -17,10 +17,13 @@ The state is ARMIN's plus the usage U_t and the one-hot of the cell read last.
 The ARMIN authors' AwTA (github.com/zoharli/armin at commit 9bf8e45, algorithimic_tasks/marnn.py, class
 ARMIN_with_TARDIS_addr, lines 330-457) is that addressing with the code's options (381-392: features
 [x_t, c_{t-1}, a_i, M_t(i), u_t], pi - 100 on the cell read last, L2-normalised logits, usage and
-last-read mask from the straight-through weights) and the ARMIN cell as coded (393-416: tanh on the
+last-read mask from the straight-through weights; ``address_init="code"``: its init, 364-370, with a
+xavier-uniform) and the ARMIN cell as coded (393-416: tanh on the
 cell, forget bias 1, write from [x_t, c_t], learned initial state), read with the hard
 straight-through gumbel-softmax (445-456), not the soft read of their ARMIN. Its c is this ARMIN's h,
 so it already addresses from the cell. Preset ``awta-code`` in benchmarks.yaml.
+
+Biases at initialisation: all zero, as ARMIN's and TARDIS's addressing's.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ class AwTA(ARMIN):
     def __init__(self, config: AwTAConfig):
         super().__init__(config)
         del self.W_s  # ARMIN's auto-addressing (eq. 9) ...
-        self.addressing = TardisAddressing(config)  # ... replaced by TARDIS's
+        self.addressing = TardisAddressing(config, a_init="xavier_uniform")  # ... replaced by TARDIS's (a: marnn.py:367)
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         state = super().initial_state(batch_size, device, dtype)

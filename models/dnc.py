@@ -30,7 +30,7 @@ shared with SAM (models/sam.py), which differs only in its memory.
 The ARMIN authors ran the DNC of github.com/ixaxaar/pytorch-dnc (vendored in their repository): one
 LSTM layer, one read head, 128 x 20 memory. Their Table 1 count, 104k at hidden 120 on the copy task,
 is 103,972 = 84,256 used by the model above (their LSTM has one bias vector, nn.LSTMCell two: 480
-more here, 84,736) + 260 for a learned initial h, c and read vector (``learned_initial_state``) +
+more here, 84,736, unless ``reference_init`` holds the second fixed) + 260 for a learned initial h, c and read vector (``learned_initial_state``) +
 19,456 that their copy declares and never uses (initial memory, link matrix, precedence, weightings
 and usage, all bypassed by its reset). Where that code differs from the paper, options select its
 choices; the defaults follow the paper. Read at github.com/zoharli/armin commit 9bf8e45, paths in
@@ -46,26 +46,41 @@ algorithimic_tasks/ (train.py:85-92 builds it with read_heads=1); preset ``dnc-c
   forget_bias=1               sigmoid(f + 1) (dnc/dnc.py:21, 47; here the bias's initial value)
   learned_initial_state=True  h_0, c_0 = tanh of learned vectors, r_0 learned, zeros at init
                               (dnc/dnc.py:113-115, 166, 170)
-Not offered: its xavier-normal init of the interface and output layers (dnc/dnc.py:149-154).
+  reference_init=True         the initialisation train.py:92 gives it (``init_param``, dnc/dnc.py:149-154):
+                              the controller LSTM one orthogonal matrix over [x; r; h] and ONE gate bias
+                              vector (dnc.py:30-31; ``layers.init_lstm_cell_as_one_matrix_``: bias_hh
+                              is held at zero and does not train), xavier-normal interface weights, one
+                              block per interface Linear (dnc/memory.py:30-39, independent_linears=True by
+                              default, dnc.py:77; SAM's is one Linear) and output weights (dnc.py:140),
+                              every bias zero. Without it: orthogonal weight matrices (each of the
+                              LSTM's two separately), every bias zero, both LSTM biases train.
+Biases at initialisation: all zero (nn.LSTMCell's bias_ih and bias_hh, the interface's, the output
+layer's), except the forget block of bias_ih, which holds ``forget_bias``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
-from models.layers import GateProjection, init_recurrent_weights_
+from models.layers import (
+    GateProjection,
+    init_lstm_cell_as_one_matrix_,
+    init_recurrent_weights_,
+    xavier_normal_blocks_,
+)
 from models.memory import content_weights_heads, erase_add_write, oneplus, read_weighted_heads
 
 READ_MODES = 3  # pi^i_t: backward, content, forward
 READ_MODES_OVER = ("modes", "heads")  # axis of the read-mode softmax: the paper's, the authors' code's
 INTERFACE_ACTIVATIONS = ("paper", "code")
 # options where the ARMIN authors' pytorch-dnc code departs from the paper
-CONTROLLER_CODE_OPTIONS = ("forget_bias", "learned_initial_state")  # shared with SAM
+CONTROLLER_CODE_OPTIONS = ("forget_bias", "learned_initial_state", "reference_init")  # shared with SAM
 CODE_VARIANT_OPTIONS = ("read_modes_over", "cosine_over_width", "interface_activations") + CONTROLLER_CODE_OPTIONS
 
 
@@ -79,6 +94,7 @@ class ControllerConfig(ModelConfig):
     read_heads: int = 1  # R (the ARMIN authors' runs: 1)
     forget_bias: float = 0.0  # added to the LSTM forget-gate bias at init; the authors' code uses 1.0
     learned_initial_state: bool = False  # code: learned h_0, c_0 (tanh of a vector) and r_0, zeros at init
+    reference_init: bool = False  # code: the authors' init_param (module docstring): one LSTM matrix, one bias
 
     @property
     def W(self) -> int:
@@ -117,6 +133,8 @@ class MemoryController(RecurrentModel):
     config_class = ControllerConfig
     code_variant_options: tuple[str, ...] = CONTROLLER_CODE_OPTIONS  # recorded by ``variant``
     supports_vectorized_seeds = True
+    # reference_init: the reference's interface is one Linear per block (DNC) or one for all (SAM)
+    interface_independent: ClassVar[bool] = True
 
     def __init__(self, config: ControllerConfig, interface_sizes: list[int]):
         super().__init__(config)
@@ -125,13 +143,24 @@ class MemoryController(RecurrentModel):
         self.controller = nn.LSTMCell(d_i + R * W, d_h)  # over chi_t = [x_t; r_{t-1}]
         self.W_xi = GateProjection(d_h, interface_sizes)  # xi_t = W_xi h_t, all blocks at once
         self.readout = nn.Linear(d_h + R * W, config.output_size)  # y_t = W_y h_t + W_r r_t
-        init_recurrent_weights_(self)
+        init_recurrent_weights_(self)  # orthogonal matrices, every bias zero (bias_ih and bias_hh included)
+        if config.reference_init:
+            self.reference_init_()
         with torch.no_grad():
             self.controller.bias_ih[d_h : 2 * d_h] = config.forget_bias  # f: torch packs i, f, g, o
         if config.learned_initial_state:
             self.h_0 = nn.Parameter(torch.zeros(d_h))
             self.c_0 = nn.Parameter(torch.zeros(d_h))
             self.r_0 = nn.Parameter(torch.zeros(R * W))
+
+    @torch.no_grad()
+    def reference_init_(self) -> None:
+        """The authors' ``init_param`` (dnc/dnc.py:149-154): their LSTM (one orthogonal matrix, one bias),
+        xavier-normal interface and output weights (per interface Linear), biases zero."""
+        init_lstm_cell_as_one_matrix_(self.controller)
+        sizes = self.W_xi.sizes if self.interface_independent else [sum(self.W_xi.sizes)]
+        xavier_normal_blocks_(self.W_xi.linear.weight, sizes)
+        nn.init.xavier_normal_(self.readout.weight)
 
     def controller_state(self, batch_size: int, like: dict) -> State:
         B, d_h = batch_size, self.d_h

@@ -25,6 +25,9 @@ backward: O(T d_h^2) per sequence for a T-step segment, the term that limits d_h
 
 Inference mode (``model.eval()`` without autograd): A is scaled and added to in place (a baddbmm per
 step), no new d_h x d_h matrix per step; the equations are the same.
+
+Biases at initialisation: b (C's bias) and the layer norm's zero; the output layer's nn.Linear's
+default, U(-1/sqrt(d_h), 1/sqrt(d_h)).
 """
 
 from __future__ import annotations

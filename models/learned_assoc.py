@@ -22,6 +22,10 @@ lambda^m_0 = ``decay``, eta^m_0 = ``fast_learning_rate``.
 Memory and cost: M matrices d_h x d_h per sequence (M d_h^2), O(M d_h^2) per inner step and per write,
 and the update projection W_u has 2 M d_h (d_i + d_h) weights, so at a fixed parameter budget d_h is
 about 1 / sqrt(2M + 1) of the fast-weights model's.
+
+Biases at initialisation: as fast weights' (b and the layer norm's zero, the output layer's
+nn.Linear's default), and b_u: logit(decay) and logit(fast_learning_rate) on the gate blocks, nn.Linear's
+default U(-1/sqrt(d_i + d_h), 1/sqrt(d_i + d_h)) on the key and value blocks.
 """
 
 from __future__ import annotations

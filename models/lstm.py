@@ -2,6 +2,9 @@
 
 torch.nn.LSTM (one fused kernel over the whole sequence) behind the harness interface, plus the
 output layer. Forget-gate bias starts at ``forget_bias`` as in the ARMIN authors' LSTM baseline.
+
+Biases at initialisation: b_ih and b_hh zero except their forget blocks, forget_bias / 2 each; the
+output layer's nn.Linear's default, U(-1/sqrt(d_h), 1/sqrt(d_h)).
 """
 
 from __future__ import annotations

@@ -188,9 +188,11 @@ def oneplus(x: torch.Tensor) -> torch.Tensor:
     return 1.0 + F.softplus(x)
 
 
-def nearest_slots(M: torch.Tensor, q: torch.Tensor, K: int, metric: str = "cosine") -> torch.Tensor:
+def nearest_slots(M: torch.Tensor, q: torch.Tensor, K: int, metric: str = "cosine",
+                  allowed: torch.Tensor | None = None) -> torch.Tensor:
     """Indices of the K rows nearest to each query: M (B, N, W), q (B, H, W) -> (B, H, K), by cosine
-    similarity or (``metric="euclidean"``) by Euclidean distance.
+    similarity or (``metric="euclidean"``) by Euclidean distance; only among the rows ``allowed``
+    (B, N) bool marks, when given.
 
     Exact search over all N rows, O(N W) per query (SAM's "SAM linear"), outside the autograd graph (the
     choice of rows is not differentiable; the weights computed on the gathered rows are). SAM's
@@ -200,6 +202,8 @@ def nearest_slots(M: torch.Tensor, q: torch.Tensor, K: int, metric: str = "cosin
         score = -((q * q).sum(2, keepdim=True) - 2.0 * torch.bmm(q, M.transpose(1, 2)) + (M * M).sum(2).unsqueeze(1))
     else:
         score = cosine_similarity_heads(M, q)
+    if allowed is not None:
+        score = score.masked_fill(~allowed.unsqueeze(1), float("-inf"))
     return score.topk(K, dim=-1).indices
 
 

@@ -38,6 +38,10 @@ algorithimic_tasks/ntm/; preset ``ntm-code`` in benchmarks.yaml turns both on):
                              commented out, modules/head.py:22-23, 75, 92-93; the write modules/memory.py:104-111)
 Not offered: the initial read vector drawn afresh for every sequence (ntm.py:45-50; here learned, drawn
 from the same distribution at init).
+
+Biases at initialisation: the controller's bias_ih and bias_hh nn.LSTMCell's default,
+U(-1/sqrt(d_h), 1/sqrt(d_h)), as the reference's (its nn.LSTMCell, ntm/modules/controller.py:15); the head
+projection's N(0, 0.01); the output layer's nn.Linear's default, U(-1/sqrt(F), 1/sqrt(F)), F = d_h + R W.
 """
 
 from __future__ import annotations

@@ -50,16 +50,41 @@ select that code's choices (defaults follow the paper; the ``sam-code`` preset t
   w^W_t(i) = alpha_t (gamma_t(i) w~^R_{t-1}(i) + (1 - gamma_t(i)) I^U_t(i));
 - ``usage_rule="code"``: line 241, U_t(i) = (t - U_{t-1}(i)) u(i) + U_{t-1}(i) (1 - u(i)) with
   u(i) = [w^R(i) + w^W(i) > delta], the slot written next argmin_i U (line 223); dense usage only.
-Not offered: that code's read over the K nearest rows plus the least used one, its product of the
-heads' weights (line 277), its read positions clamped while the memory fills (lines 266-271) and its
-memory initialised to delta (line 137).
+Its step, one option per behaviour (``SAM.reference_cell``; dense memory, one read head; with all
+five the step equals that code's, FLANN made exact, to 4e-16 over 300 steps across the filling of
+the memory, checked outside this repository):
+- ``usage_timing="before_write"``: usage is updated at the write (lines 193-203, 227-245) from the read
+  weights of step t-1 and the write weight each visible row got when it was last written (196, 212),
+  one step later than the paper's order; the read weights get + 1 at the first step (195), in the
+  write weights too;
+- ``erase="least_used_visible"``: I is every written row whose usage (before this step's update) is
+  the least among them (233-238), not one row: all are erased and get the (1 - gamma) share (208-219);
+- ``read_least_used=True``: the read covers the K nearest rows and the least used row (270, 273-276),
+  so at the next step the least used row's write weight includes its read weight (206-209);
+- ``search_range="before_least_used"``: while the memory fills, the index holds only the rows before
+  the least used row of the previous step (184; flann_index.py:26-28, ``other[:last]``), and read
+  positions are clamped to the current least used row (266, 271), so an unwritten row is never read
+  and the row just written as new is unreachable for one step; all rows once the least used row has
+  been the last (186-187);
+- ``initial_fill=1e-6``: memory, read and write weights start at util.δ = 1e-6 (util.py:105;
+  sparse_memory.py:137-141; its ``self.δ = 0.005``, line 75, is only the usage threshold).
+Ties for the least used row go to the first row (torch.topk's choice in that code at N = 128 here;
+topk does not promise it). Not offered: the product of the heads' read weights (line 277; one head).
+A row listed twice in a write takes one of its updates, as there (``erase_and_write``).
+
+- ``reference_init=True`` (the DNC's option, models/dnc.py): the initialisation their train.py:100
+  gives it (``init_param``, dnc/dnc.py:149-154): one orthogonal LSTM matrix and one trained gate bias
+  (dnc.py:30-31), the interface (one Linear, sparse_memory.py:67-72) and output weights xavier-normal,
+  every bias zero.
+Biases at initialisation: all zero (nn.LSTMCell's bias_ih and bias_hh, the interface's, the output
+layer's), except the forget block of bias_ih, which holds ``forget_bias``.
 
 Parameters: their Table 1 count, 109k at hidden 120 on the copy task, is 109,538 = 79,434 used (LSTM
 72,480 with one bias vector, learned initial h, c, r 260, interface 5,566, output 1,128) + 30,104 in a
 dense DNC memory module their SAM class builds and then replaces, which stays registered unused. This
 model has 79,291 (nn.LSTMCell's second bias +480; the paper's scalar gamma and a read strength
-instead of the code's R K + 1 interpolation gates: -363); the ``sam-code`` preset has 79,914, their
-interface exactly (5,566) and their learned initial state (260), plus nn.LSTMCell's second bias.
+instead of the code's R K + 1 interpolation gates: -363); the ``sam-code`` preset has 79,434, their
+count of used parameters exactly (interface 5,566, learned initial state 260, one trained LSTM bias).
 """
 
 from __future__ import annotations
@@ -101,8 +126,15 @@ USAGE_RULES = ("last_access", "code")
 SPARSE_MIN_SLOTS = 4096  # memory_ops="auto" is sparse from this many slots
 ANN_MIN_SLOTS = 16384  # index="auto" is the ANN index from this many slots
 # options where the ARMIN authors' code departs from the paper (the variant column)
-CODE_VARIANT_OPTIONS = ("forget_bias", "learned_initial_state", "similarity", "read_strength", "search_metric",
-                        "interpolation_gates", "usage_rule")
+USAGE_TIMINGS = ("after_read", "before_write")
+ERASE_SETS = ("least_used", "least_used_visible")
+SEARCH_RANGES = ("all", "before_least_used")
+REFERENCE_DELTA = 1e-6  # util.δ of the authors' dnc/util.py:105: the cosine's epsilons and the initial fill
+# the step of the authors' sparse_memory.py, one option per behaviour (defaults: the paper's step)
+STEP_OPTION_DEFAULTS = {"usage_timing": "after_read", "erase": "least_used", "read_least_used": False,
+                        "search_range": "all", "initial_fill": 0.0}
+CODE_VARIANT_OPTIONS = ("forget_bias", "learned_initial_state", "reference_init", "similarity", "read_strength",
+                        "search_metric", "interpolation_gates", "usage_rule") + tuple(STEP_OPTION_DEFAULTS)
 KEPT_MEMORIES = 2  # memories whose index and ring the model keeps (e.g. a training run's and a probe's)
 _memory_ids = itertools.count(1)  # tells memories apart (a new memory may reuse a freed one's address)
 
@@ -118,6 +150,12 @@ class SAMConfig(ControllerConfig):
     search_metric: str = "cosine"  # which rows are nearest: "cosine" or the code's "euclidean"
     interpolation_gates: str = "scalar"  # gamma_t: one "scalar" or the code's R K + 1 ("per_slot")
     usage_rule: str = "last_access"  # "last_access" (paper) or the code's (t - U) u + U (1 - u)
+    # the authors' step (module docstring; dense ops, one read head); the defaults are the paper's step
+    usage_timing: str = "after_read"  # "before_write": from the read weights of t-1, at the write
+    erase: str = "least_used"  # "least_used_visible": every written row of least usage is erased
+    read_least_used: bool = False  # the read covers the K nearest rows and the least used one
+    search_range: str = "all"  # "before_least_used": neighbours among the rows before the least used one
+    initial_fill: float = 0.0  # memory and the weights start at this value (the code: 1e-6)
 
     def validate(self) -> None:
         super().validate()
@@ -132,10 +170,24 @@ class SAMConfig(ControllerConfig):
                 raise ValueError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
         if self.usage_rule == "code" and self.memory_ops == "sparse":
             raise ValueError("usage_rule='code' orders slots by a value, not by time: it needs memory_ops='dense'")
+        for name, valid in (("usage_timing", USAGE_TIMINGS), ("erase", ERASE_SETS), ("search_range", SEARCH_RANGES)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
+        if self.reference_step:
+            changed = ", ".join(n for n, v in STEP_OPTION_DEFAULTS.items() if getattr(self, n) != v)
+            if self.memory_ops == "sparse":
+                raise ValueError(f"{changed}: the authors' step is computed on the dense memory; use memory_ops='dense'")
+            if self.read_heads != 1:
+                raise ValueError(f"{changed}: the authors' step is implemented for one read head, got {self.read_heads}")
+
+    @property
+    def reference_step(self) -> bool:
+        """Any behaviour of the authors' step (``STEP_OPTION_DEFAULTS``) turned on."""
+        return any(getattr(self, name) != value for name, value in STEP_OPTION_DEFAULTS.items())
 
     @property
     def sparse_ops(self) -> bool:
-        if self.usage_rule == "code":
+        if self.usage_rule == "code" or self.reference_step:
             return False
         return self.memory_ops == "sparse" or (self.memory_ops == "auto" and self.memory_slots >= SPARSE_MIN_SLOTS)
 
@@ -147,10 +199,13 @@ class SAMConfig(ControllerConfig):
 # --- the read, the write and the usage (section 3) ---------------------------------------------------
 def similarity(rows: torch.Tensor, q: torch.Tensor, over_width: bool = False) -> torch.Tensor:
     """K[q^h, M(i)] on the gathered rows: rows (B, H, C, W), q (B, H, W) -> (B, H, C). The cosine, or
-    the authors' code's cosine / W (``over_width``)."""
+    the authors' code's cosine / W (``over_width``) with its epsilons, delta = 1e-6 (util.py:64-68):
+    a.b / (W (|a| + delta) (|b| + delta) + delta), which matters for its rows filled with delta."""
     dot = (rows * q.unsqueeze(2)).sum(-1)
-    cos = dot / (rows.norm(dim=-1) * q.norm(dim=-1, keepdim=True) + COSINE_EPS)
-    return cos / rows.shape[-1] if over_width else cos
+    if over_width:
+        d = REFERENCE_DELTA
+        return dot / (rows.shape[-1] * (rows.norm(dim=-1) + d) * (q.norm(dim=-1, keepdim=True) + d) + d)
+    return dot / (rows.norm(dim=-1) * q.norm(dim=-1, keepdim=True) + COSINE_EPS)
 
 
 def sparse_read(rows: torch.Tensor, q: torch.Tensor, beta: torch.Tensor | None,
@@ -203,6 +258,27 @@ def code_usage(U_prev: torch.Tensor, t: torch.Tensor, index: torch.Tensor, weigh
     return torch.where(access > ACCESS_THRESHOLD, t - U_prev, U_prev)
 
 
+def reference_write_weights(w_read: torch.Tensor, alpha: torch.Tensor, gamma: torch.Tensor,
+                            erase_set: torch.Tensor) -> torch.Tensor:
+    """The authors' write weights over the written rows (sparse_memory.py:206-209):
+    w^W(i) = alpha (gamma(i) w^R_{t-1}(i) + (1 - gamma(i)) I(i)), where w_read (B, C) holds the read
+    weight of each written row (the least used row's own, when it was read), I (B, C) the erased set,
+    alpha (B, 1), gamma (B, 1) or (B, C) -> (B, C)."""
+    return alpha * (gamma * w_read + (1.0 - gamma) * erase_set)
+
+
+def erase_and_write(M: torch.Tensor, slots: torch.Tensor, erase_set: torch.Tensor, w_w: torch.Tensor,
+                    a: torch.Tensor) -> torch.Tensor:
+    """M(i) <- M(i) (1 - I(i)) + w^W(i) a for each written row i (sparse_memory.py:214-219, 177), out of
+    place: M (B, N, W), the rows ``slots`` (B, C), the erased set I (B, C), w_w (B, C), a (B, W) -> M.
+    Each row's new value is computed alone and scattered back, as the reference does: a row listed
+    twice (a neighbour that is also the least used row) takes one of its two updates (torch's scatter,
+    the reference's too), not their sum."""
+    index = slots.unsqueeze(2).expand(*slots.shape, M.shape[2])
+    rows = M.gather(1, index)  # (B, C, W)
+    return M.scatter(1, index, rows * (1.0 - erase_set).unsqueeze(2) + w_w.unsqueeze(2) * a.unsqueeze(1))
+
+
 def accessed_slots(index: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Slots whose summed weight over ``index`` (C,) exceeds delta: the sparse form of ``access_times``."""
     slots, inverse = np.unique(index, return_inverse=True)
@@ -238,6 +314,7 @@ class SAM(MemoryController):
     inplace_memory = "M"
     config_class = SAMConfig
     config: SAMConfig
+    interface_independent = False  # reference_init: their SAM's interface is one Linear (sam.py:40)
 
     def __init__(self, config: SAMConfig):
         R, W, K = config.read_heads, config.W, config.sparse_reads
@@ -251,16 +328,23 @@ class SAM(MemoryController):
         like = self._like(device, dtype)
         B, R, K, N, W = batch_size, self.R, self.K, self.N, self.W
         long = {"dtype": torch.long, "device": like["device"]}
-        return {
+        cfg, fill = self.config, self.config.initial_fill
+        read = K + 1 if cfg.read_least_used else K  # rows "read" before the first step: 0 .. read - 1
+        state = {
             **self.controller_state(B, like),
-            "M": torch.zeros(B, N, W, **like),  # memory (empty)
-            "read_index": torch.arange(K, **long).expand(B, R, K).contiguous(),  # slots read at t-1
-            "w_r": torch.zeros(B, R, K, **like),  # their weights (none read yet)
+            "M": torch.full((B, N, W), fill, **like),  # memory (empty: zeros, the code's 1e-6)
+            "read_index": torch.arange(read, **long).expand(B, R, read).contiguous(),  # slots read at t-1
+            "w_r": torch.full((B, R, read), fill, **like),  # their weights (none read yet)
             "access_time": torch.zeros(B, N, **long),  # T(i): step of the last access, 0 = never
             "t": torch.zeros((), **long),  # time step counter
             "memory_id": torch.tensor(next(_memory_ids), **long),  # which memory (for the index and ring)
             "order": torch.zeros((), **like),  # sparse training: orders the in-place writes for backward
         }
+        if cfg.usage_timing == "before_write":  # the write weights each row got when last written
+            state["w_w_all"] = torch.full((B, N), fill, **like)
+        if cfg.search_range == "before_least_used":  # whether the least used row has reached the last row
+            state["filled"] = torch.zeros(B, dtype=torch.bool, device=like["device"])
+        return state
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         if not self.config.sparse_ops:
@@ -290,6 +374,8 @@ class SAM(MemoryController):
         beta = oneplus(beta).unsqueeze(2) if cfg.read_strength else None  # read strengths (B, R, 1)
         alpha, gamma = torch.sigmoid(alpha), torch.sigmoid(gamma)  # write and interpolation gates
         t = state["t"] + 1
+        if cfg.reference_step:
+            return self.reference_cell(state, h, c, q, beta, a, alpha, gamma, t)
         sparse = cfg.sparse_ops
         side = self._side(state) if sparse else None
         M, token, access_time = state["M"], state["order"], state["access_time"]
@@ -352,6 +438,59 @@ class SAM(MemoryController):
             "order": token,
         }
         return torch.cat([h, r], dim=-1), new_state
+
+    def reference_cell(self, state: State, h: torch.Tensor, c: torch.Tensor, q: torch.Tensor,
+                       beta: torch.Tensor | None, a: torch.Tensor, alpha: torch.Tensor, gamma: torch.Tensor,
+                       t: torch.Tensor) -> tuple[torch.Tensor, State]:
+        """One step with the authors' behaviours the options turn on (module docstring), one read head,
+        dense memory. Without any of them it computes what the dense path of ``cell`` computes."""
+        cfg = self.config
+        B, K, N, W = h.shape[0], self.K, self.N, self.W
+        M, U = state["M"], state["access_time"]
+        visible, w_prev = state["read_index"].reshape(B, -1), state["w_r"].reshape(B, -1)  # read at t-1 (B, V)
+        # the rows written: those read at t-1 and the least used row, itself read at t-1 with read_least_used
+        if cfg.read_least_used:
+            slots, w_read = visible, w_prev  # (B, K + 1), the least used row last (270)
+        else:
+            slots = torch.cat([visible, U.argmin(dim=1, keepdim=True)], dim=1)  # (B, K + 1)
+            w_read = torch.cat([w_prev, w_prev.new_zeros(B, 1)], dim=1)
+        usage_before = U.gather(1, slots)  # (B, K + 1)
+        if cfg.erase == "least_used_visible":  # every written row of least usage (233-238)
+            erase_set = (usage_before == usage_before.min(dim=1, keepdim=True).values).to(M.dtype)
+        else:  # the least used row alone (the paper)
+            erase_set = torch.zeros_like(w_read).index_fill_(1, torch.tensor([slots.shape[1] - 1]), 1.0)
+        update = code_usage if cfg.usage_rule == "code" else access_times
+        if cfg.usage_timing == "before_write":  # 193-203: the read weights of t-1, + 1 at the first step (195:
+            w_read = w_read + (t == 1).to(M.dtype)  # the write weights below see it too), and the write
+            U = update(U, t, slots, w_read + state["w_w_all"].gather(1, slots))  # weights each row got last (196)
+        w_w = reference_write_weights(w_read, alpha, gamma, erase_set)  # (B, K + 1)
+        M = erase_and_write(M, slots, erase_set, w_w, a)
+        lru = U.argmin(dim=1)  # (B,) the least used row after this step's usage (223)
+
+        # read: the K nearest rows, by default among all rows
+        allowed, filled = None, None
+        if cfg.search_range == "before_least_used":  # the index holds rows before the least used row of t-1
+            filled_before = state["filled"]  # until the memory has filled (184, 186-187; flann_index.py:26-32)
+            last = slots[:, -1].clamp(min=K)  # (B,) at least K rows, as their first step's 0 .. K - 1
+            allowed = filled_before.unsqueeze(1) | (torch.arange(N, device=M.device) < last.unsqueeze(1))
+            filled = filled_before | (slots[:, -1] >= N - 1)
+        read_index = nearest_slots(M, q, K, cfg.search_metric, allowed)  # (B, 1, K)
+        if cfg.read_least_used:  # and the least used row (270)
+            read_index = torch.cat([read_index, lru.view(B, 1, 1)], dim=2)  # (B, 1, K + 1)
+        if filled is not None:  # positions clamped to the least used row while the memory fills (266, 271)
+            read_index = torch.where(filled.view(B, 1, 1), read_index, torch.minimum(read_index, lru.view(B, 1, 1)))
+        rows = gather_rows(M, read_index.view(B, -1))
+        r, w_r = sparse_read(rows.view(B, 1, -1, W), q, beta, cfg.similarity == "cosine_over_width")
+        if cfg.usage_timing == "after_read":  # the paper's order: this step's write and read weights
+            U = update(U, t, torch.cat([slots, read_index.view(B, -1)], dim=1), torch.cat([w_w, w_r.view(B, -1)], dim=1))
+
+        new_state = {**state, "h": h, "c": c, "r": r.reshape(B, W), "M": M, "read_index": read_index, "w_r": w_r,
+                     "access_time": U, "t": t}
+        if cfg.usage_timing == "before_write":
+            new_state["w_w_all"] = state["w_w_all"].scatter(1, slots, w_w.detach())  # (212)
+        if filled is not None:
+            new_state["filled"] = filled
+        return torch.cat([h, new_state["r"]], dim=-1), new_state
 
     def path_name(self) -> str:
         mode = "train" if self.training else "eval"

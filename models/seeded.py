@@ -121,7 +121,7 @@ def flush_linear(pending: Pending, weight: nn.Parameter, bias: nn.Parameter | No
     dy = torch.cat([dy for _, dy in pending], dim=1)  # (S, all rows, out)
     pending.clear()
     _accumulate(weight, torch.bmm(dy.transpose(1, 2), x))
-    if bias is not None:
+    if bias is not None and bias.requires_grad:  # a frozen bias (e.g. a reference-init LSTM's bias_hh) gets none
         _accumulate(bias, dy.sum(dim=1))
 
 
@@ -133,7 +133,9 @@ def _accumulate(param: nn.Parameter, grad: torch.Tensor) -> None:
 
 
 def _stack(tensors: list[torch.Tensor | None]) -> nn.Parameter | None:
-    return None if tensors[0] is None else nn.Parameter(torch.stack([t.detach() for t in tensors]))
+    if tensors[0] is None:
+        return None
+    return nn.Parameter(torch.stack([t.detach() for t in tensors]), requires_grad=tensors[0].requires_grad)
 
 
 class SeededLinear(nn.Module):

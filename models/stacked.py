@@ -9,6 +9,9 @@ layer. The ARMIN paper's enwik8 model is a 2-layer ARMIN (Table 3).
 Every layer gets ``hidden_size`` and, when set (> 0), ``memory_slots`` / ``memory_width``, plus
 ``layer_options``. The state holds each layer's state under "LAYER.KEY" (e.g. "0.M", "1.h"), so
 truncated BPTT carries and detaches every layer's memory like any other model's.
+
+Biases at initialisation: each layer's as its class's docstring says; the output layer's nn.Linear's
+default, U(-1/sqrt(F), 1/sqrt(F)), F the last layer's feature width.
 """
 
 from __future__ import annotations

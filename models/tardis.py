@@ -40,10 +40,13 @@ behaviour; the defaults follow the paper. The preset ``tardis-code`` turns them 
   learned_initial_state=True  h_0, c_0 = tanh of learned vectors, M_0 learned, zeros at init (225-227,
                               288-289, 294)
 Its gumbel-softmax is softmax((pi + g) tau) (316-318), this file's default form; its 10/3 is the
-gate temperature 0.3 here. Not offered: its gate noise stays on at evaluation (the code has no
-evaluation mode), and its vector a is orthogonal-initialised (231; here uniform).
+gate temperature 0.3 here. ``address_init="code"`` initialises the addressing as the code does
+(``TardisAddressing``: one orthogonal map, a orthogonal, 229-234). Not offered: its gate noise stays
+on at evaluation (the code has no evaluation mode).
 ``temperature_on_logits`` (softmax(pi tau + g)) is neither the paper's nor the code's form: a harness
 option, recorded as "not-code" in the variant.
+
+Biases at initialisation: all zero (``forget_bias`` is added in the forward pass, not stored in a bias).
 """
 
 from __future__ import annotations
@@ -64,7 +67,9 @@ USAGE_NORMS = {"l2": 2.0, "l1": 1.0}  # name -> p of the norm u_t = U_t / |U_t|_
 ADDRESS_HIDDEN_DIVISOR = 4  # d_a = d_h // 4 when address_hidden = 0 (the authors' code)
 BLOCKED_READ_PENALTY = 100.0  # block_last_read: subtracted from the logit of the cell read at t-1
 # options where the authors' code departs from the paper (see the module docstring)
-ADDRESSING_CODE_OPTIONS = ("normalize_logits", "block_last_read", "usage_gradient")
+ADDRESSING_CODE_OPTIONS = ("normalize_logits", "block_last_read", "usage_gradient", "address_init")
+ADDRESS_INITS = ("paper", "code")
+A_INITS = ("orthogonal", "xavier_uniform")  # the vector a of the code's TARDIS (marnn.py:231) and AwTA (367)
 CODE_VARIANT_OPTIONS = ADDRESSING_CODE_OPTIONS + (
     "address_from",
     "gate_noise_form",
@@ -88,6 +93,7 @@ class TardisAddressingConfig(ModelConfig):
     normalize_logits: bool = False  # code: pi_t L2-normalised over the cells before the gumbel-softmax
     block_last_read: bool = False  # code: the cell read at t-1 gets pi_t - 100 (no two reads in a row)
     usage_gradient: bool = False  # code: usage and last-read mask from the straight-through weights, with gradient
+    address_init: str = "paper"  # "code": the one orthogonal Linear of the authors' code (TardisAddressing)
 
     @property
     def d_r(self) -> int:
@@ -106,6 +112,8 @@ class TardisAddressingConfig(ModelConfig):
             )
         if self.usage_norm not in USAGE_NORMS:
             raise ValueError(f"usage_norm must be one of {tuple(USAGE_NORMS)}, got {self.usage_norm!r}")
+        if self.address_init not in ADDRESS_INITS:
+            raise ValueError(f"address_init must be one of {ADDRESS_INITS}, got {self.address_init!r}")
 
 
 @dataclass
@@ -157,9 +165,17 @@ class TardisAddressing(nn.Module):
     cell-independent part q_t = W_x x_t + W_h h_{t-1} + W_u u_t + b is computed once per step and
     broadcast over the cells. In the authors' code one Linear maps the concatenation
     [x_t, c_{t-1}, a_i, M_t(i), u_t] of every cell (marnn.py:248-253), the same affine map.
+
+    Initialisation. ``address_init="paper"``: each of W_q, W_a, W_c orthogonal on its own, b zero, a
+    from U(-1/sqrt(d_a), 1/sqrt(d_a)). ``address_init="code"``: as the authors' code, one (d_a, d_i + d_h
+    + key_size + d_r + n_mem) matrix with orthonormal rows (helper.py:8-16, transposed: marnn.py:232-234
+    for TARDIS, 368-370 for AwTA) split into the blocks, b zero, and a as ``a_init`` says: TARDIS's
+    orthogonal, a unit vector (marnn.py:229, 231), AwTA's xavier-uniform, U(-sqrt(6 / (d_a + 1)), ..)
+    (365, 367). The keys a_i are orthogonal in both (230, 366). (At d_h 120 the paper init's W_a and
+    W_c start about 2.6 times larger, in Frobenius norm, than their blocks of the one matrix.)
     """
 
-    def __init__(self, config: TardisAddressingConfig):
+    def __init__(self, config: TardisAddressingConfig, a_init: str = "orthogonal"):
         super().__init__()
         d_i, d_h, d_r, n_mem = config.input_size, config.hidden_size, config.d_r, config.memory_slots
         d_a = config.address_hidden or d_h // ADDRESS_HIDDEN_DIVISOR
@@ -172,8 +188,31 @@ class TardisAddressing(nn.Module):
         self.W_c = nn.Linear(d_r, d_a, bias=False)  # W_m's block over c_t[i]
         self.a = nn.Parameter(torch.empty(d_a))
         init_recurrent_weights_(self)  # orthogonal matrices (keys included), zero bias
-        bound = 1.0 / math.sqrt(d_a)
-        nn.init.uniform_(self.a, -bound, bound)
+        if config.address_init == "code":
+            self.code_init_(a_init)
+        else:
+            bound = 1.0 / math.sqrt(d_a)
+            nn.init.uniform_(self.a, -bound, bound)
+
+    @torch.no_grad()
+    def code_init_(self, a_init: str) -> None:
+        """The authors' init (class docstring): one matrix with orthonormal rows over the features
+        [x_t, c_{t-1}, a_i, M_t(i), u_t] in their order, split into W_q ([x, c, u]), W_a and W_c."""
+        if a_init not in A_INITS:
+            raise ValueError(f"a_init must be one of {A_INITS}, got {a_init!r}")
+        d_a, d_q = self.W_q.weight.shape  # W_q over [x, h, u]: d_q = d_i + d_h + n_mem
+        d_key, d_r, n_mem = self.W_a.weight.shape[1], self.W_c.weight.shape[1], self.keys.shape[0]
+        full = torch.empty(d_a, d_q + d_key + d_r)
+        nn.init.orthogonal_(full)
+        x_h, key, content, u = full.split([d_q - n_mem, d_key, d_r, n_mem], dim=1)
+        self.W_q.weight.copy_(torch.cat([x_h, u], dim=1))
+        self.W_a.weight.copy_(key)
+        self.W_c.weight.copy_(content)
+        a = self.a.view(d_a, 1)  # the code's (d_a, 1) parameter
+        if a_init == "orthogonal":
+            nn.init.orthogonal_(a)
+        else:
+            nn.init.xavier_uniform_(a)
 
     def forward(
         self, x_t: torch.Tensor, h_prev: torch.Tensor, M: torch.Tensor, U: torch.Tensor, last_read: torch.Tensor
@@ -210,7 +249,9 @@ class TARDIS(RecurrentModel):
         self.W_w = nn.Linear((d_i + d_h) if config.write_input == "xh" else d_h, d_r)
         # output layer over o_t = [h_t, r_t]
         self.readout = nn.Linear(d_h + d_r, config.output_size)
-        init_recurrent_weights_(self)  # the addressing's vector a keeps its own uniform init
+        init_recurrent_weights_(self)  # the addressing's vector a keeps its own uniform init ...
+        if config.address_init == "code":  # ... and the code's init is the addressing's own again
+            self.addressing.code_init_("orthogonal")
         if config.learned_initial_state:
             self.h_0 = nn.Parameter(torch.zeros(d_h))
             self.c_0 = nn.Parameter(torch.zeros(d_h))

@@ -16,6 +16,20 @@ sequences of one batch share the sampled length (one draw per batch), so nothing
 
 All randomness comes from the ``generator`` argument: the same seed gives the same batch.
 
+The ARMIN authors' data (github.com/zoharli/armin 9bf8e45, algorithimic_tasks/: train.py builds each
+task from ntm/tasks/*.json and args.py; torch.randint excludes its high end) differs from the NTM
+paper's ranges; the task presets ending in ``-code`` (benchmarks.yaml) reproduce it:
+  copy-code                8 bits, L in 1..49 (copy.json:7-9, args.py:36 max_seq_len 50 set by
+                           train.py:35; copy.py:35-36)
+  repeat_copy-code         8 bits, L in 1..9 and R in 1..9 (repeatcopy.json:7-11; repeatcopy.py:48-51),
+                           R fed as (R - 4.5) / 2.872 (``repeat_input="code"``, repeatcopy.py:35-39, 59)
+  associative_recall-code  6 bits (associative.json:7), items of 3 vectors, 2..5 items (train.py:49-51,
+                           args.py:41-43: min 2, max 6; associative.py:37-38), the query any item but
+                           the last (associative.py:55-57), items not forced distinct (47-50)
+  priority_sort-code       targets sorted per channel (prioritysort.py:51-52, ``target_order``)
+The layouts (flags, answer phases) are those above in every preset (copy.py:41-47, repeatcopy.py:56-64,
+associative.py:45-72).
+
 Generalisation (NTM paper, figures 4 and 7): ``generalization_settings(scale)`` gives tasks that make
 only instances ``scale`` times the training maximum in the size that tests it (copy: length; repeat
 copy: length, and separately the number of repeats; recall: items; priority sort: inputs), with the
@@ -155,6 +169,9 @@ class CopyTask(_BitTask):
 # Repeat copy (NTM section 4.2)
 
 
+REPEAT_INPUTS = ("ratio", "code")
+
+
 @dataclass
 class RepeatCopyConfig(TaskConfig):
     bits: int = 8  # width of each vector
@@ -163,22 +180,42 @@ class RepeatCopyConfig(TaskConfig):
     min_repeats: int = 1  # R drawn uniformly from [min_repeats, max_repeats] once per batch
     max_repeats: int = 10  # also the normaliser of the repeat-count input (R / max_repeats) ...
     repeat_normaliser: int = 0  # ... unless this is set: R / repeat_normaliser (generalisation keeps the training one)
+    # how R is fed: "ratio" R / max_repeats; "code": standardised as the ARMIN authors' data does it
+    # (``repeat_count_input``); the encoding's range is the training one (generalisation keeps it)
+    repeat_input: str = "ratio"
+    repeat_encoding_min: int = 0  # the min_repeats the "code" encoding uses (0: min_repeats)
 
     def validate(self) -> None:
         _require(self.bits >= 1, f"repeat_copy: bits must be >= 1, got {self.bits}")
         _check_range("repeat_copy", "length", self.min_length, self.max_length, minimum=1)
         _check_range("repeat_copy", "repeats", self.min_repeats, self.max_repeats, minimum=1)
         _require(self.repeat_normaliser >= 0, f"repeat_copy: repeat_normaliser must be >= 0, got {self.repeat_normaliser}")
+        _require(self.repeat_input in REPEAT_INPUTS,
+                 f"repeat_copy: repeat_input must be one of {', '.join(REPEAT_INPUTS)}, got {self.repeat_input!r}")
+        _require(self.repeat_encoding_min >= 0,
+                 f"repeat_copy: repeat_encoding_min must be >= 0, got {self.repeat_encoding_min}")
 
     @property
     def normaliser(self) -> int:
         return self.repeat_normaliser or self.max_repeats
 
+    def repeat_count_input(self, repeats: int) -> float:
+        """The value of the repeat-count channel for R repeats. "ratio": R / max_repeats. "code": the ARMIN
+        authors' data (github.com/zoharli/armin 9bf8e45, algorithimic_tasks/ntm/datasets/repeatcopy.py:35-39,
+        59) standardises R with the mean and variance it computes from its ``min_repeat`` and ``max_repeat``,
+        whose high end torch.randint excludes (repeatcopy.py:50-51): with lo = min_repeats and
+        hi = max_repeats + 1, (R - (hi - lo) / 2) / sqrt(((hi - lo + 1)^2 - 1) / 12); their 1 and 10 give
+        (R - 4.5) / 2.872 (the mean is (hi - lo) / 2 as coded, not the draw's mean 5)."""
+        if self.repeat_input == "ratio":
+            return repeats / self.normaliser
+        lo, hi = self.repeat_encoding_min or self.min_repeats, self.normaliser + 1
+        return (repeats - (hi - lo) / 2) / math.sqrt(((hi - lo + 1) ** 2 - 1) / 12)
+
 
 @register_task("repeat_copy")
 class RepeatCopyTask(_BitTask):
-    """Input: a start flag (channel ``bits``), L random vectors, one step carrying R / max_repeats in
-    channel ``bits + 1``; then L*R + 1 zero steps whose targets are the sequence R times followed by an
+    """Input: a start flag (channel ``bits``), L random vectors, one step carrying R / max_repeats
+    (``repeat_input``) in channel ``bits + 1``; then L*R + 1 zero steps whose targets are the sequence R times followed by an
     end marker (output channel ``bits``) on the last step."""
 
     config_class = RepeatCopyConfig
@@ -202,7 +239,8 @@ class RepeatCopyTask(_BitTask):
 
         def fixed(length: int, repeats: int) -> RepeatCopyTask:
             return RepeatCopyTask(replace(c, min_length=length, max_length=length, min_repeats=repeats,
-                                          max_repeats=repeats, repeat_normaliser=c.normaliser))
+                                          max_repeats=repeats, repeat_normaliser=c.normaliser,
+                                          repeat_encoding_min=c.repeat_encoding_min or c.min_repeats))
 
         return [GeneralizationSetting("length", length, scale, fixed(length, c.max_repeats)),
                 GeneralizationSetting("repeats", repeats, scale, fixed(c.max_length, repeats))]
@@ -215,7 +253,7 @@ class RepeatCopyTask(_BitTask):
         presentation = torch.zeros(length + 2, batch_size, self.input_size)  # (L+2, B, I)
         presentation[0, :, start] = 1.0
         presentation[1 : length + 1, :, :bits] = x
-        presentation[length + 1, :, count] = repeats / self.config.normaliser
+        presentation[length + 1, :, count] = self.config.repeat_count_input(repeats)
         answer = torch.zeros(length * repeats + 1, batch_size, self.output_size)  # (L*R+1, B, O)
         answer[: length * repeats, :, :bits] = x.repeat(repeats, 1, 1)
         answer[length * repeats, :, end] = 1.0
@@ -232,6 +270,10 @@ class AssociativeRecallConfig(TaskConfig):
     item_length: int = 3  # vectors per item
     min_items: int = 2  # n drawn uniformly from [min_items, max_items] once per batch
     max_items: int = 6
+    # True: the items of a sequence all differ (redrawn until they do). False: drawn independently, as
+    # the ARMIN authors' data (algorithimic_tasks/ntm/datasets/associative.py:47-50: each item its own
+    # seq.sample()), where two equal items make the query ambiguous
+    distinct_items: bool = True
 
     def validate(self) -> None:
         _require(self.bits >= 1, f"associative_recall: bits must be >= 1, got {self.bits}")
@@ -239,7 +281,7 @@ class AssociativeRecallConfig(TaskConfig):
         _check_range("associative_recall", "items", self.min_items, self.max_items, minimum=2)
         distinct_items = 2 ** (self.bits * self.item_length)
         _require(
-            distinct_items >= self.max_items,
+            not self.distinct_items or distinct_items >= self.max_items,
             f"associative_recall: {self.bits} bits x {self.item_length} vectors make only {distinct_items} "
             f"distinct items, fewer than max_items={self.max_items}",
         )
@@ -247,7 +289,7 @@ class AssociativeRecallConfig(TaskConfig):
 
 @register_task("associative_recall")
 class AssociativeRecallTask(_BitTask):
-    """Input: n distinct items of ``item_length`` vectors, each after a delimiter step (channel ``bits``);
+    """Input: n distinct items (``distinct_items``) of ``item_length`` vectors, each after a delimiter step (channel ``bits``);
     then a query delimiter (channel ``bits + 1``), a copy of item q (any but the last), a closing query
     delimiter; then ``item_length`` zero steps whose targets are item q + 1."""
 
@@ -269,9 +311,11 @@ class AssociativeRecallTask(_BitTask):
 
     def distinct_items(self, batch_size: int, n: int, generator: torch.Generator) -> torch.Tensor:
         """(B, n, k * bits) random items, all different within each sequence: an item equal to an
-        earlier one of its sequence is drawn again until none is."""
+        earlier one of its sequence is drawn again until none is (``distinct_items=False``: no redraw)."""
         size = self.config.item_length * self.config.bits
         items = _random_bits((batch_size, n, size), generator)  # (B, n, k*bits)
+        if not self.config.distinct_items:
+            return items
         earlier = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)  # (n, n): [i, j] = i < j
         while True:
             equal = (items.unsqueeze(2) == items.unsqueeze(1)).all(-1)  # (B, n, n)

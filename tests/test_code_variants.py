@@ -357,3 +357,31 @@ def test_table1_code_suite_runs_every_code_preset_beside_table1():
     assert len(suite["tasks"]) == len(paper["tasks"]) and "priority_sort-code" in suite["tasks"]
     smoke = config["suites"]["table1-code-smoke"]
     assert (smoke["models"], smoke["tasks"]) == (suite["models"], suite["tasks"])
+
+
+def test_the_table1_code_grid_runs_the_cells_of_docs_table1_on_the_authors_data():
+    """docs/table1.md's grid: the solved cells in both variants, 5 seeds, a budget that covers twice the
+    paper's iterations (the "reproduced" rule); the unsolved copy cells and ARMIN's recall at 100k; every
+    suite on the -code tasks and waiting for both measures."""
+    import csv
+
+    suites = yaml.safe_load(Path(DEFAULT_CONFIG_PATH).read_text())["suites"]
+    paper = {(r["model"], r["task"]): r for r in csv.DictReader(
+        line for line in (Path(__file__).parents[1] / "results/paper/paper_table1_algorithmic.csv").open()
+        if not line.startswith("#"))}
+    grid = {name: suites[name] for name in suites if name.startswith("table1-code-") and name != "table1-code-smoke"}
+    assert len(grid) == 5
+    for name, suite in grid.items():
+        assert all(task.endswith("-code") for task in suite["tasks"]), name
+        assert suite["train"]["stop_after_both_measures"] is True, name
+    for name, model, task in (("table1-code-solved-copy", "ARMIN", "copy"), ("table1-code-solved-copy", "NTM", "copy"),
+                              ("table1-code-solved-recall", "NTM", "associative_recall")):
+        suite = grid[name]
+        assert suite["seeds"] == 5 and f"{task}-code" in suite["tasks"]
+        assert {model.lower(), f"{model.lower()}-code"} <= set(suite["models"])
+        assert suite["train"]["iterations"] >= 2 * 1000 * float(paper[(model, task)]["value"])
+    unsolved = grid["table1-code-unsolved-copy"]
+    assert set(unsolved["models"]) == {"lstm", "dnc-code", "sam-code", "tardis-code", "awta-code"}
+    assert grid["table1-code-armin-recall"]["models"] == ["armin-code", "armin"]
+    assert all(grid[n]["train"]["iterations"] == 100_000 and grid[n]["seeds"] == 2
+               for n in ("table1-code-unsolved-copy", "table1-code-armin-recall", "table1-code-other-recall"))

@@ -2,6 +2,8 @@
 weightings against hand-computed values; a whole cell driven through three steps with a fixed
 interface vector; gradient flow, sizes, dtypes and a short copy-task run."""
 
+import math
+
 import pytest
 import torch
 
@@ -140,3 +142,39 @@ def test_table1_size_and_variant():
 def test_impossible_configs_are_rejected(bad):
     with pytest.raises(ValueError):
         small_dnc(**bad)
+
+
+@pytest.mark.parametrize("cls, blocks", [("dnc", "per interface block"), ("sam", "one interface map")])
+def test_reference_init_is_the_authors_init_param(cls, blocks):
+    """reference_init (dnc/dnc.py:30-31, 149-154): [weight_ih | weight_hh] one matrix with orthonormal
+    columns, one trained bias (bias_hh zero and frozen, so the forget bias trains once, not twice as
+    fast), xavier-normal interface and output weights, every bias zero but the forget block."""
+    torch.manual_seed(0)
+    model = build_model(cls, input_size=10, output_size=8, hidden_size=120, memory_slots=16, memory_width=20,
+                        forget_bias=1.0, reference_init=True)
+    lstm = model.controller
+    full = torch.cat([lstm.weight_ih, lstm.weight_hh], dim=1)  # (480, 150)
+    torch.testing.assert_close(full.T @ full, torch.eye(full.shape[1]), atol=1e-5, rtol=0)
+    assert not lstm.bias_hh.requires_grad and torch.all(lstm.bias_hh == 0)
+    # xavier-normal: std sqrt(2 / (fan_in + fan_out)) of each Linear the reference has
+    weight, sizes = model.W_xi.linear.weight, model.W_xi.sizes
+    if cls == "dnc":  # the read-key block, 20 rows of its own Linear(120, 20)
+        block = weight[: sizes[0]]
+        assert block.std().item() == pytest.approx(math.sqrt(2 / (120 + 20)), rel=0.1)
+    else:  # one Linear(120, 46) for the whole interface
+        assert weight.std().item() == pytest.approx(math.sqrt(2 / (120 + weight.shape[0])), rel=0.1)
+    assert model.readout.weight.std().item() == pytest.approx(math.sqrt(2 / (140 + 8)), rel=0.15)
+    # one RMSprop step: bias_ih moves, bias_hh stays zero
+    x = torch.randn(5, 1, 10)
+    model(x)[0].sum().backward()
+    assert lstm.bias_hh.grad is None
+    before = lstm.bias_ih.detach().clone()
+    torch.optim.RMSprop(model.parameters(), lr=1e-3).step()
+    assert torch.all(lstm.bias_hh == 0) and not torch.equal(lstm.bias_ih, before)
+
+
+def test_without_reference_init_both_lstm_biases_start_at_zero_and_train():
+    torch.manual_seed(0)
+    model = build_model("dnc", input_size=4, output_size=3, hidden_size=8, memory_slots=5, memory_width=4)
+    assert torch.all(model.controller.bias_ih == 0) and torch.all(model.controller.bias_hh == 0)
+    assert model.controller.bias_hh.requires_grad

@@ -421,3 +421,78 @@ def test_search_ef_doubles_per_four_times_the_rows_over_64k():
     from models.ann_index import EF_SEARCH, search_ef
 
     assert [search_ef(n) for n in (10, 65536, 262144, 2**20)] == [EF_SEARCH, EF_SEARCH, 2 * EF_SEARCH, 4 * EF_SEARCH]
+
+
+# --- the authors' step (sparse_memory.py), traced by hand ---------------------------------------------
+REFERENCE_STEP = dict(usage_timing="before_write", erase="least_used_visible", read_least_used=True,
+                      search_range="before_least_used", initial_fill=1e-6, usage_rule="code",
+                      similarity="cosine_over_width", read_strength=False, search_metric="euclidean",
+                      interpolation_gates="per_slot")
+
+
+def reference_step(model, state, q, a, alpha, gamma):
+    h = torch.zeros(1, model.d_h, dtype=torch.float64)
+    return model.reference_cell(state, h, h, t64([[q]]), None, t64([a]), t64([[alpha]]), t64([gamma]), state["t"] + 1)[1]
+
+
+def test_the_authors_sam_step_traced_by_hand():
+    """N 8, W 2, K 2 (3 visible rows), one head. The reference starts with memory and weights at 1e-6 and
+    "reads" rows 0, 1, 2 (sparse_memory.py:137-144).
+    Step 1: read weights + 1 (195); all three rows have usage 0, so all are the least used and erased
+    (233-238, 214-219) and get alpha (gamma (1 + d) + 1 - gamma) = 0.5 + 0.25 d (206-209); their usage
+    1 - 0 (241); the least used row is then 3 (223); the search holds rows before row 2, the least used
+    row of t-1 (184): rows 0, 1; the read covers them and row 3 (270): similarity 0 for rows 0, 1 (a = e_1,
+    q = e_2) and for row 3 (d, d): d / (2 (sqrt(2) d + d) (1 + d) + d) = 0.17157 (util.py:64-68).
+    Step 2: the rows read at t-1 (0, 1, 3) are written; only row 3 has the least usage (0): it alone is
+    erased and gets gamma w^R + 1 - gamma; usage: rows 0, 1: 2 - 1, row 3: 2 - 0; the least used row is 4;
+    the search holds rows before row 3: the freshly written row 3, nearest to q, is not found."""
+    d = 1e-6
+    torch.manual_seed(0)
+    model = build_model("sam", input_size=2, output_size=2, hidden_size=4, memory_slots=8, memory_width=2,
+                        sparse_reads=2, **REFERENCE_STEP).double()
+    state = model.initial_state(1)
+    assert torch.all(state["M"] == d) and state["read_index"].view(-1).tolist() == [0, 1, 2]
+
+    state = reference_step(model, state, q=[0.0, 1.0], a=[1.0, 0.0], alpha=0.5, gamma=[0.5, 0.5, 0.5])
+    M = state["M"][0]
+    torch.testing.assert_close(M[:3], t64([[0.5 + 0.25 * d, 0.0]] * 3), rtol=0, atol=1e-15)  # erased, written
+    assert torch.all(M[3:] == d)
+    assert state["access_time"][0].tolist() == [1, 1, 1, 0, 0, 0, 0, 0]
+    assert sorted(state["read_index"].view(-1).tolist()[:2]) == [0, 1] and state["read_index"][0, 0, 2] == 3
+    theta = 1.0 / (2 * (math.sqrt(2) + 1) * (1 + d) + 1)  # 0.17157
+    w = torch.tensor([1.0, 1.0, math.exp(theta)], dtype=torch.float64)
+    torch.testing.assert_close(state["w_r"][0, 0], w / w.sum())  # 0.31376, 0.31376, 0.37249
+    w1 = state["w_r"][0, 0].clone()
+
+    state = reference_step(model, state, q=[0.0, 1.0], a=[0.0, 1.0], alpha=1.0, gamma=[0.5, 0.5, 0.5])
+    M = state["M"][0]
+    w_w = 0.5 * w1 + 0.5 * t64([0.0, 0.0, 1.0])  # only row 3 in the erased set
+    torch.testing.assert_close(M[0], t64([0.5 + 0.25 * d, w_w[0].item()]))  # not erased: added to
+    torch.testing.assert_close(M[3], t64([0.0, w_w[2].item()]))  # erased, then written
+    assert state["access_time"][0].tolist() == [1, 1, 1, 2, 0, 0, 0, 0]
+    read = state["read_index"].view(-1).tolist()
+    assert 3 not in read[:2] and read[2] == 4  # row 3 (the nearest to q) is unreachable this step
+
+
+def test_without_the_step_options_the_reference_step_is_the_dense_step(monkeypatch):
+    """With every step option at its default, the reference step computes the dense path's step: the
+    options are the only differences."""
+    torch.manual_seed(0)
+    model = build_model("sam", input_size=3, output_size=2, hidden_size=6, memory_slots=7, memory_width=3,
+                        sparse_reads=2, memory_ops="dense", index="exact").double()
+    x = torch.randn(6, 1, 3, dtype=torch.float64)
+    expected, end = model(x)
+    monkeypatch.setattr(type(model.config), "reference_step", property(lambda self: True))
+    got, end_ref = model(x)
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(end_ref["M"], end["M"])
+    assert torch.equal(end_ref["access_time"], end["access_time"])
+
+
+def test_the_step_options_need_the_dense_memory_and_one_head():
+    with pytest.raises(ValueError, match="dense memory"):
+        build_model("sam", input_size=2, output_size=2, memory_ops="sparse", erase="least_used_visible")
+    with pytest.raises(ValueError, match="one read head"):
+        build_model("sam", input_size=2, output_size=2, read_heads=2, read_least_used=True)
+    with pytest.raises(ValueError, match="usage_timing"):
+        build_model("sam", input_size=2, output_size=2, usage_timing="later")

@@ -7,7 +7,17 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.reports.table1 import code_base, pairs, preset_classes, solve_sample, summarise, variants, wide
+from bench.reports.table1 import (
+    code_base,
+    measure_from_curve,
+    pairs,
+    preset_classes,
+    solve_sample,
+    summarise,
+    variants,
+    wide,
+    with_train_loss_measure,
+)
 
 BUDGET = 30_000
 
@@ -124,12 +134,12 @@ def test_variants_table_cells_side_by_side():
     assert (ntm["paper variant"], ntm["code variant"]) == ("ntm", "ntm-code")
     assert ntm["copy paper variant (ours)"].startswith("3/3 solved [44%-100%], median 6.1k [6.0k, ")  # 6.0k, 6.1k, 6.2k
     assert ntm["copy code variant (ours)"].startswith("3/3 solved [44%-100%], median 20.1k [20.0k, ")
-    assert ntm["copy code variant (ours)"].endswith("† / 12 min")
+    assert ntm["copy code variant (ours)"].endswith("† / 12 min (authors' measure 0/3)")
     assert ntm["copy paper (Table 1)"] == "12.4k / 32 min"
     assert ntm["copy paper vs code (log-rank)"].startswith("paper faster (p = ")  # 3 vs 3, fully separated
     lstm = table.loc["lstm"]  # priority_sort-code is a column of Table 1's priority_sort
     assert lstm["priority_sort paper variant (ours)"].startswith("1/1 solved [21%-100%], median 37.0k")
-    assert lstm["priority_sort code variant (ours)"] == "0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min"
+    assert lstm["priority_sort code variant (ours)"] == "0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min (authors' measure 0/1)"
     assert lstm["priority_sort paper (Table 1)"] == "37.0k / 32 min"
     assert lstm["priority_sort paper vs code (log-rank)"].startswith("too few runs to tell (1 vs 1")
     assert "priority_sort-code paper variant (ours)" not in table.columns
@@ -140,7 +150,7 @@ def test_variants_table_marks_a_missing_variant_and_is_left_out_without_pairs(tm
     table = variants(runs, summarise(runs)).set_index("model")
     dnc = table.loc["dnc"]  # no paper-variant run: its cells say so, Table 1's cell is still there
     assert (dnc["paper variant"], dnc["copy paper variant (ours)"], dnc["copy paper vs code (log-rank)"]) == ("-", "-", "-")
-    assert dnc["copy code variant (ours)"] == "0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min"
+    assert dnc["copy code variant (ours)"] == "0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min (authors' measure 0/1)"
     assert dnc["copy paper (Table 1)"] == "loss 0.429 / 348 min"
     assert table.loc["lstm", "copy paper variant (ours)"] == "-"  # a task the model did not run
     paper_only = runs[~runs.model.str.endswith("-code") & (runs.task == "copy")]
@@ -157,8 +167,9 @@ def test_a_run_with_code_options_on_a_paper_preset_is_a_code_variant_and_several
     runs = pd.concat([runs, options.astype(runs.dtypes.to_dict())], ignore_index=True)
     ntm = variants(runs, summarise(runs)).set_index("model").loc["ntm"]
     assert ntm["code variant"] == "ntm (head_input=c_normalized), ntm-code"
-    assert ntm["copy code variant (ours)"] == ("ntm (head_input=c_normalized): 0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min; "
-                                               "ntm-code: 0/1 solved [0%-79%] in 30k, loss 0.300 / 20 min")
+    assert ntm["copy code variant (ours)"] == (
+        "ntm (head_input=c_normalized): 0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min (authors' measure 0/1); "
+        "ntm-code: 0/1 solved [0%-79%] in 30k, loss 0.300 / 20 min (authors' measure 0/1)")
     verdicts = ntm["copy paper vs code (log-rank)"].split("; ")
     assert [v.split(":")[0] for v in verdicts] == ["ntm vs ntm (head_input=c_normalized)", "ntm vs ntm-code"]
 
@@ -169,7 +180,8 @@ def test_one_code_preset_on_a_task_and_on_its_code_variant_gets_two_named_entrie
                          run("ntm-code", 0, "solved", 9000, task="priority_sort-code", variant=CODE)])
     ntm = variants(runs, summarise(runs)).set_index("model").loc["ntm"]
     assert ntm["priority_sort code variant (ours)"].startswith(
-        "ntm-code: 0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min; ntm-code on priority_sort-code: 1/1 solved")
+        "ntm-code: 0/1 solved [0%-79%] in 30k, loss 0.300 / 10 min (authors' measure 0/1); "
+        "ntm-code on priority_sort-code: 1/1 solved")
     verdicts = ntm["priority_sort paper vs code (log-rank)"].split("; ")
     assert verdicts == ["ntm vs ntm-code: neither solved",
                         "ntm vs ntm-code on priority_sort-code: too few runs to tell (1 vs 1: even complete "
@@ -189,3 +201,32 @@ def test_variants_report_survives_malformed_lines(tmp_path):
     assert table.loc["ntm", "copy code variant (ours)"].startswith("4/4 solved")  # the garbage row still counts as solved
     assert table.loc["ntm", "copy paper variant (ours)"].startswith("3/3 solved")
     assert "| ntm " in (tmp_path / "table1_variants.md").read_text()
+
+
+# --- the authors' measure beside the paper's rule -----------------------------------------------------
+def test_the_authors_measure_from_a_curve_needs_whole_windows():
+    curve = pd.DataFrame({"iteration": [200, 400, 600, 700, 800, 1000],
+                          "train_loss": [0.5, 0.02, 0.012, 0.005, 0.009, 0.001]})
+    # 700 closes no window; 800 follows 700 (100 iterations: not a whole window); 1000 is the first
+    assert measure_from_curve(curve, 200, 0.01) == 1000
+    assert measure_from_curve(curve, 200, 0.013) == 600
+    assert measure_from_curve(curve.iloc[:3], 200, 0.01) is None
+
+
+def test_both_measures_in_each_variants_cell_the_old_rows_from_their_curves():
+    """ntm: the rows hold the measure (4k, 5k, never); ntm-code: rows written before the column, their
+    curves (val_every 200) say 3.6k, 6.2k; a curve validated every 100 iterations holds no whole window."""
+    runs = both_variants().query("model in ['ntm', 'ntm-code']").copy()
+    runs["train_loss_solved_at"] = [4000, 5000, None, None, None, None]
+    runs["train_options"] = [None] * 5 + ['{"val_every": 100}']
+    curves = pd.DataFrame([
+        {"run_id": "ntm-code-copy-0", "iteration": i, "train_loss": 0.005 if i >= 3600 else 0.3} for i in range(200, 4001, 200)
+    ] + [{"run_id": "ntm-code-copy-1", "iteration": i, "train_loss": 0.005 if i >= 6200 else 0.3} for i in range(200, 7001, 200)
+    ] + [{"run_id": "ntm-code-copy-2", "iteration": i, "train_loss": 0.001} for i in range(100, 1001, 100)])
+    filled = with_train_loss_measure(runs, curves)
+    assert filled.train_loss_solved_at.tolist()[3:5] == [3600, 6200] and math.isnan(filled.train_loss_solved_at.iloc[5])
+    ntm = variants(filled, summarise(filled)).set_index("model").loc["ntm"]
+    assert ntm["copy paper variant (ours)"].endswith("(authors' measure 2/3, median 5.0k [4.0k, ∞]†)")
+    assert ntm["copy code variant (ours)"].endswith("(authors' measure 2/3, median 6.2k [3.6k, ∞]†)")
+    long = summarise(filled).set_index("model")
+    assert long.loc["ntm", "train_loss_solved"] == "2/3" and long.loc["ntm-code", "train_loss_median_k"] == 6.2

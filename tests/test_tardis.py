@@ -265,4 +265,34 @@ def test_validate_and_variant():
     assert tiny("awta", read="soft", normalize_logits=True).variant() == "code:read=soft,normalize_logits=True"
 
 
+@pytest.mark.parametrize("name, a_bound", [("tardis", None), ("awta", "xavier")])
+def test_code_address_init_is_one_orthogonal_map_over_all_features(name, a_bound):
+    """address_init="code" (marnn.py:229-234 TARDIS, 364-370 AwTA): the blocks over [x_t, c_{t-1}, a_i,
+    M_t(i), u_t], put side by side in the code's order, are one matrix with orthonormal rows; b zero;
+    TARDIS's a a unit vector, AwTA's from xavier-uniform; the keys orthogonal."""
+    torch.manual_seed(0)
+    model = build_model(name, input_size=10, output_size=8, address_init="code")  # Table 1 sizes
+    A, n_mem = model.addressing, model.config.memory_slots
+    W_q = A.W_q.weight  # over [x, h, u]
+    full = torch.cat([W_q[:, :-n_mem], A.W_a.weight, A.W_c.weight, W_q[:, -n_mem:]], dim=1)
+    d_a = full.shape[0]
+    assert full.shape == (d_a, 10 + model.config.hidden_size + 5 + 32 + n_mem)  # 217 at TARDIS's 120
+    torch.testing.assert_close(full @ full.T, torch.eye(d_a), atol=1e-5, rtol=0)
+    assert torch.all(A.W_q.bias == 0)
+    if a_bound is None:
+        assert A.a.norm().item() == pytest.approx(1.0, abs=1e-5)
+    else:
+        bound = math.sqrt(6 / (d_a + 1))  # 0.48 at d_a 25
+        assert bound / 2 < A.a.abs().max().item() <= bound
+    keys = A.keys
+    torch.testing.assert_close(keys.T @ keys, torch.eye(keys.shape[1]), atol=1e-5, rtol=0)
+    assert "address_init=code" in model.variant()
+    # the paper init (default): each block orthogonal alone, so the key and content blocks are larger
+    torch.manual_seed(0)
+    paper = build_model(name, input_size=10, output_size=8).addressing
+    assert paper.W_c.weight.norm() > 2 * A.W_c.weight.norm()
+    with pytest.raises(ValueError, match="address_init"):
+        tiny(name, address_init="xavier")
+
+
 # --- a short training run --------------------------------------------------------------------------

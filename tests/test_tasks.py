@@ -23,6 +23,8 @@ AUTHORS_SIZES = {
     "ngram": (1, 1),
 }
 ALL_TASKS = sorted(AUTHORS_SIZES)
+# presets whose widths differ from their class's above: the authors' recall data has 6-bit vectors
+PRESET_SIZES = {"associative_recall-code": (8, 6)}
 
 
 def preset_options() -> dict[str, tuple[str, dict]]:
@@ -60,7 +62,7 @@ def test_yaml_presets_build_with_authors_sizes():
     assert presets, "benchmarks.yaml has no tasks"
     for name, (cls, options) in presets.items():
         task = build_task(cls, **options)
-        assert (task.input_size, task.output_size) == AUTHORS_SIZES[cls], name
+        assert (task.input_size, task.output_size) == PRESET_SIZES.get(name, AUTHORS_SIZES[cls]), name
         batch = task.sample(2, gen(0))
         assert batch.inputs.shape[1:] == (2, task.input_size)
         assert batch.targets.shape[1:] == (2, task.output_size)
@@ -237,6 +239,82 @@ def test_associative_recall_sampled_item_counts():
 
 
 # ---------------------------------------------------------------------------------------------------
+# The ARMIN authors' data: the -code presets (github.com/zoharli/armin 9bf8e45, cited in tasks/algorithmic.py)
+
+
+def code_preset(name: str):
+    cls, options = preset_options()[name]
+    return build_task(cls, **options)
+
+
+def test_copy_code_lengths_are_1_to_49():
+    """copy.py:35-36 draws randint(1, 50), whose high end is excluded: lengths 1-49, 8 bits."""
+    task = code_preset("copy-code")
+    assert (task.input_size, task.output_size) == (10, 8)
+    lengths = {int(task.sample(1, gen(seed)).mask.sum()) for seed in range(1500)}
+    assert lengths == set(range(1, 50))
+
+
+def test_repeat_copy_code_hand_made_sample():
+    """repeatcopy.py:35-39 with min_repeat 1, max_repeat 10: mean (10 - 1) / 2 = 4.5, variance
+    ((10 - 1 + 1)^2 - 1) / 12 = 8.25; for R = 3 the count channel holds (3 - 4.5) / sqrt(8.25)."""
+    task = code_preset("repeat_copy-code")
+    assert (task.input_size, task.output_size) == (10, 9)
+    x, y, m = task.make(1, 2, 3, gen(0))  # L = 2, R = 3
+    assert x.shape == (2 + 2 + 2 * 3 + 1, 1, 10)
+    assert x[3, 0, 9].item() == pytest.approx(-1.5 / math.sqrt(8.25))  # -0.5222
+    assert torch.all(x[3, 0, :9] == 0) and x[0, 0, 8] == 1.0
+    assert torch.equal(y[4:10, 0, :8], x[1:3, 0, :8].repeat(3, 1)) and y[10, 0, 8] == 1.0
+    assert task.config.repeat_count_input(1) == pytest.approx(-3.5 / 2.8722813)  # the extremes the data feeds
+    assert task.config.repeat_count_input(9) == pytest.approx(4.5 / 2.8722813)
+
+
+def test_repeat_copy_code_draws_lengths_and_repeats_1_to_9():
+    task = code_preset("repeat_copy-code")
+    seen = set()
+    for seed in range(800):
+        x, _, m = task.sample(1, gen(seed))
+        length = int((m[:, 0] == 0).sum()) - 2
+        value = x[length + 1, 0, 9].item()
+        repeats = round(value * math.sqrt(8.25) + 4.5)
+        assert int(m[:, 0].sum()) == length * repeats + 1
+        seen.add((length, repeats))
+    assert seen == {(l, r) for l in range(1, 10) for r in range(1, 10)}
+
+
+def test_repeat_copy_code_generalisation_keeps_the_training_encoding():
+    task = code_preset("repeat_copy-code")
+    longer = {s.parameter: s.task for s in task.generalization_settings(2.0)}["repeats"]
+    assert longer.config.min_repeats == longer.config.max_repeats == 18
+    assert longer.config.repeat_count_input(3) == pytest.approx(task.config.repeat_count_input(3))
+
+
+def test_associative_recall_code_six_bits_two_to_five_items_independent():
+    """associative.json:7 seq_width 6; train.py:49-51 items 2 to randint's excluded 6; the query is any
+    item but the last (associative.py:55-57); items drawn independently (47-50)."""
+    task = code_preset("associative_recall-code")
+    assert (task.input_size, task.output_size) == (8, 6)
+    counts = set()
+    for seed in range(200):
+        x, y, m = task.sample(1, gen(seed))
+        n = int((x[:, 0, 6] == 1).sum())
+        counts.add(n)
+        items, query = parse_recall(x, 6, 3, n, 0)
+        q = next(i for i, item in enumerate(items) if torch.equal(item, query))
+        assert q < n - 1
+        assert torch.equal(y[m[:, 0] == 1, 0], items[q + 1])
+    assert counts == {2, 3, 4, 5}
+
+
+def test_associative_recall_items_may_repeat_when_not_forced_distinct():
+    # 1 bit x 1 vector: 2 possible items; 4 independent items repeat
+    task = build_task("associative_recall", bits=1, item_length=1, min_items=4, max_items=4, distinct_items=False)
+    x, _, _ = task.sample(1, gen(0))
+    items, _ = parse_recall(x, 1, 1, 4, 0)
+    assert len({tuple(item.flatten().tolist()) for item in items}) < 4
+
+
+# ---------------------------------------------------------------------------------------------------
 # Priority sort
 
 
@@ -354,6 +432,7 @@ def test_max_batch_is_longest(name):
         ("repeat_copy", {"min_length": 3, "max_length": 2}),
         ("repeat_copy", {"min_repeats": 0}),
         ("repeat_copy", {"min_repeats": 4, "max_repeats": 3}),
+        ("repeat_copy", {"repeat_input": "log"}),
         ("associative_recall", {"bits": 0}),
         ("associative_recall", {"item_length": 0}),
         ("associative_recall", {"min_items": 1}),

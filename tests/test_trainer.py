@@ -109,3 +109,37 @@ def test_train_config_from_yaml_text_numbers():
     assert cfg.lr == 3e-4 and cfg.inverse_temperature.every == 400
     with pytest.raises(ConfigError, match="train.inverse_temperature.every"):
         TrainConfig.from_dict({"inverse_temperature": {"every": "often"}})
+
+
+# --- the ARMIN authors' measure: the mean training loss of each 200-iteration window -----------------
+def test_train_loss_window_measure_on_a_hand_made_sequence():
+    """Windows of 4 iterations end at 4, 8, 12; threshold 0.5: means 0.75, 0.5 (not below), 0.25."""
+    from bench.training.outcome import TrainOutcome
+
+    out = TrainOutcome(status="unsolved")
+    losses = [1.0, 1.0, 0.5, 0.5, 0.2, 0.8, 0.5, 0.5, 0.1, 0.3, 0.4, 0.2, 0.0]
+    for i, loss in enumerate(losses, start=1):
+        out.record_train_loss(i, loss, window=4, threshold=0.5)
+        assert out.train_loss_solved_at == (12 if i >= 12 else None), i
+
+
+def test_every_run_records_both_measures_and_can_stop_on_both():
+    """threshold 10 (every loss is below): the paper's rule holds at the 2nd validation (iteration 4),
+    the 5-iteration window closes at 5. Stopping on the paper's rule leaves the window measure empty;
+    stop_after_both_measures trains on to 5."""
+    options = dict(solved_threshold=10.0, val_every=2, solved_window=2, train_loss_window=5)
+    model, task, cfg = tiny(**options)
+    paper = train(model, task, cfg, seed=0)
+    assert (paper.iterations_to_solve, paper.iterations_run, paper.train_loss_solved_at) == (4, 4, None)
+    model, task, cfg = tiny(**options, stop_after_both_measures=True)
+    both = train(model, task, cfg, seed=0)
+    assert (both.iterations_to_solve, both.iterations_run, both.train_loss_solved_at) == (4, 5, 5)
+
+
+def test_train_loss_measure_is_the_mean_of_the_losses_the_run_trained_on():
+    model, task, cfg = tiny(iterations=40, solved_threshold=0.7, stop_when_solved=False, train_loss_window=10)
+    losses = []
+    out = train(model, task, cfg, seed=0, on_iteration=lambda i, loss: losses.append(loss))
+    means = [sum(losses[k : k + 10]) / 10 for k in range(0, 40, 10)]
+    first = next((10 * (k + 1) for k, m in enumerate(means) if m < 0.7), None)
+    assert first is not None and out.train_loss_solved_at == first

@@ -29,6 +29,7 @@ DETERMINISTIC = {
     "tardis": {"addressing_noise": False, "gate_noise": False, "learned_initial_state": True},
     "awta": {"addressing_noise": False},
     "dnc": {"learned_initial_state": True},
+    "dnc-code": {"learned_initial_state": True, "reference_init": True, "forget_bias": 1.0},  # one LSTM bias trains
 }
 TASK = {"bits": 4, "min_length": 1, "max_length": 4}  # copy, lengths 1-4: the seeds' lengths differ
 
@@ -91,10 +92,13 @@ def test_each_seed_gets_the_loss_and_gradients_of_its_ordinary_run(preset):
         loss.backward()
         torch.testing.assert_close(losses[s], loss, rtol=1e-12, atol=1e-12)
         for name, param in model.named_parameters():
+            if not param.requires_grad:  # a frozen parameter (dnc-code's bias_hh) gets no gradient in either
+                assert param.grad is None and stacked[name].grad is None, name
+                continue
             torch.testing.assert_close(stacked[name].grad[s], param.grad, rtol=1e-10, atol=1e-12, msg=name)
 
 
-@pytest.mark.parametrize("preset", ["armin-code", "ntm"])
+@pytest.mark.parametrize("preset", ["armin-code", "ntm", "dnc-code"])
 def test_each_seed_trains_as_its_ordinary_run(preset):
     """Several iterations with optimiser, clipping (by value and by each seed's own norm) and
     validation: per seed the losses, the curve and the final weights of its ordinary run (float64,
@@ -295,3 +299,16 @@ def test_sam_with_its_own_forward_runs_its_seeds_one_by_one():
     assert not supports_vectorized_seeds(SAM)
     with pytest.raises(NotVectorizable):
         vectorize([build_model("sam", **SIZES) for _ in range(2)])
+
+
+def test_seeds_record_the_authors_measure_and_stop_on_both_as_their_ordinary_runs():
+    """threshold 10: the paper's rule holds at iteration 4 (2 validations of 2), the 5-iteration
+    training-loss window closes at 5; with stop_after_both_measures each seed trains to 5."""
+    cfg = config(iterations=12, solved_threshold=10.0, val_every=2, solved_window=2, train_loss_window=5,
+                 stop_after_both_measures=True)
+    task, seeds = copy_task(**ONE_LENGTH), [0, 1]
+    outcomes = train_group([build("dnc", s) for s in seeds], task, cfg, seeds)
+    for s, seed in enumerate(seeds):
+        own = train(build("dnc", seed), task, cfg, seed)
+        got = (outcomes[s].iterations_to_solve, outcomes[s].train_loss_solved_at, outcomes[s].iterations_run)
+        assert got == (own.iterations_to_solve, own.train_loss_solved_at, own.iterations_run) == (4, 5, 5)

@@ -323,6 +323,7 @@ def _outcome_columns(outcome: TrainOutcome, window: int) -> dict[str, Any]:
         "status": outcome.status,
         "iterations_run": outcome.iterations_run,
         "iterations_to_solve": outcome.iterations_to_solve,
+        "train_loss_solved_at": outcome.train_loss_solved_at,
         "final_val_loss": outcome.final_val_loss(window),
         "last_val_loss": losses[-1] if losses else None,
         "best_val_loss": min(losses) if losses else None,

@@ -13,10 +13,18 @@ test of paper against code variant per task. A preset named "<base>-code" of the
 "<base>" (benchmarks.yaml, else the runs' class columns) is base's code variant, for models ("dnc-code")
 and tasks ("priority_sort-code" is a column of Table 1's "priority_sort"). A run is of the code variant
 when its model or its task is such a preset, or its model records a "code:" variant (options set on the
-command line)."""
+command line).
+
+Two measures of "solved" per cell of table1_variants (and columns of table1_long): the paper's rule on
+validation (status, iterations_to_solve), and beside it the ARMIN authors' measure (their train.py logs the
+mean training loss of each 200 iterations and never validates): train_loss_solved_at, the first iteration
+ending a 200-iteration window whose mean training loss fell below the threshold, censored at the
+iterations run where it never did. Rows written before that column existed get it from their curves
+where the curve's training loss is that of whole windows (val_every equal to the window)."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -78,6 +86,83 @@ def solve_sample(group: pd.DataFrame, unit: str) -> Sample:
     return Sample.of(durations[usable].tolist(), solved[usable].tolist())
 
 
+TRAIN_LOSS_MEASURE = "train_loss_solved_at"  # the authors' measure (bench/training/outcome.py)
+TRAIN_OPTION_DEFAULTS = {"solved_threshold": 0.01, "val_every": 200, "train_loss_window": 200}
+
+
+def _train_options(row) -> dict:
+    try:
+        options = json.loads(row.get("train_options") or "{}")
+    except (TypeError, ValueError):
+        options = {}
+    return {k: options.get(k, v) for k, v in TRAIN_OPTION_DEFAULTS.items()}
+
+
+def measure_from_curve(points: pd.DataFrame, window: int, threshold: float) -> int | None:
+    """The authors' measure from one run's curve (iteration, train_loss: the mean training loss since the
+    previous validation): the first point closing a whole window (at a multiple of ``window``, ``window``
+    iterations after the point before it) whose training loss is below ``threshold``."""
+    previous = 0
+    for iteration, loss in points.sort_values("iteration")[["iteration", "train_loss"]].itertuples(index=False):
+        iteration = int(iteration)
+        if iteration % window == 0 and iteration - previous == window and loss < threshold:
+            return iteration
+        previous = iteration
+    return None
+
+
+def with_train_loss_measure(runs: pd.DataFrame, curves: pd.DataFrame | None) -> pd.DataFrame:
+    """``runs`` with the authors' measure filled in from ``curves`` where the row has none and the curve
+    holds whole windows (its val_every equals the window)."""
+    runs = runs.copy()
+    if TRAIN_LOSS_MEASURE not in runs.columns:
+        runs[TRAIN_LOSS_MEASURE] = math.nan
+    runs[TRAIN_LOSS_MEASURE] = pd.to_numeric(runs[TRAIN_LOSS_MEASURE], errors="coerce")
+    if curves is None or not {"run_id", "iteration", "train_loss"} <= set(curves.columns):
+        return runs
+    curves = curves.assign(iteration=pd.to_numeric(curves.iteration, errors="coerce"),
+                           train_loss=pd.to_numeric(curves.train_loss, errors="coerce")).dropna(
+        subset=["iteration", "train_loss"])
+    by_run = dict(tuple(curves.groupby("run_id")))
+    for index, row in runs[runs[TRAIN_LOSS_MEASURE].isna()].iterrows():
+        options, points = _train_options(row), by_run.get(row.get("run_id"))
+        if points is None or options["val_every"] != options["train_loss_window"]:
+            continue
+        found = measure_from_curve(points, int(options["train_loss_window"]), float(options["solved_threshold"]))
+        if found is not None:
+            runs.at[index, TRAIN_LOSS_MEASURE] = found
+    return runs
+
+
+def train_loss_statistics(group: pd.DataFrame) -> dict:
+    """The authors' measure of one cell: how many runs reached it, and its Kaplan-Meier median in k
+    iterations, runs that never did censored at the iterations they ran."""
+    at = pd.to_numeric(group.get(TRAIN_LOSS_MEASURE, pd.Series(math.nan, group.index)), errors="coerce")
+    run = pd.to_numeric(group.get("iterations_run", pd.Series(math.nan, group.index)), errors="coerce")
+    run = run.fillna(pd.to_numeric(group.iterations_budget, errors="coerce"))
+    reached = at.notna()
+    durations = at.where(reached, run) / THOUSAND
+    usable = durations.map(lambda d: math.isfinite(d) and d >= 0)
+    sample = Sample.of(durations[usable].tolist(), reached[usable].tolist())
+    median = km_median(sample) if sample.n and reached.any() else None
+    return {"train_loss_solved": f"{int(reached.sum())}/{len(group)}",
+            "train_loss_median_k": median and median.value,
+            "train_loss_median_k_low": median and median.low, "train_loss_median_k_high": median and median.high}
+
+
+def train_loss_cell(r) -> str:
+    """'authors' measure 5/5, median 4.6k [3.6k, 6.2k]' (mean training loss of a 200-iteration window
+    below the threshold)."""
+    text = f"authors' measure {r.train_loss_solved}"
+    if r.train_loss_median_k is None or pd.isna(r.train_loss_median_k):
+        return text
+    if r.train_loss_median_k == float("inf"):
+        return f"{text}, median not reached"
+    mark = "" if r.median_interval_reliable else UNRELIABLE
+    return (f"{text}, median {r.train_loss_median_k:.1f}k [{_bound(r.train_loss_median_k_low)}, "
+            f"{_bound(r.train_loss_median_k_high)}]{mark}")
+
+
 def solve_statistics(group: pd.DataFrame) -> dict:
     """The statistics columns of one cell."""
     k, n = int((group.status == "solved").sum()), len(group)
@@ -89,11 +174,11 @@ def solve_statistics(group: pd.DataFrame) -> dict:
         row.update({prefix: median and median.value, f"{prefix}_low": median and median.low,
                     f"{prefix}_high": median and median.high})
     row["median_interval_reliable"] = n >= MIN_RUNS_FOR_MEDIAN_INTERVAL
-    return row
+    return {**row, **train_loss_statistics(group)}
 
 
 NUMBER_COLUMNS = {"iterations_budget", "iterations_to_solve", "time_to_solve_s", "train_time_s", "final_val_loss",
-                  "param_count"}  # the figures summarise averages
+                  "param_count", "iterations_run", TRAIN_LOSS_MEASURE}  # the figures summarise averages
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -313,7 +398,8 @@ def variants(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame | None:
             here = mine[mine.base_task == task]
             ours = {side: list(here[here.side == side].row) for side in (PAPER_SIDE, CODE_SIDE)}
             for side in (PAPER_SIDE, CODE_SIDE):
-                row[f"{task} {side} (ours)"] = _joined([(_entry_name(r, task), stats_cell(r)) for r in ours[side]])
+                row[f"{task} {side} (ours)"] = _joined([(_entry_name(r, task), f"{stats_cell(r)} ({train_loss_cell(r)})")
+                                                        for r in ours[side]])
             ref = paper_row(paper, base, task)
             row[f"{task} paper (Table 1)"] = "-" if ref is None else cell(
                 float(ref.value), None, float(ref.time_min), ref.outcome)
@@ -329,7 +415,9 @@ VARIANTS_TITLE = ("Table 1 by variant: each model as its paper describes it, as 
                   "and Table 1")
 VARIANTS_NOTE = ("code variant: the model's -code preset (the model itself where it has none) on the task's -code "
                  "preset (the task itself where it has none), or a model run with reference-code options; a cell "
-                 "holding several names them; paper vs code: log-rank test on iterations to solve")
+                 "holding several names them; paper vs code: log-rank test on iterations to solve; each cell: the "
+                 "paper's rule (validation), then the authors' measure (the mean training loss of a 200-iteration "
+                 "window below the threshold, as their train.py logs it), k/n and its median")
 
 
 @register_report("table1")
@@ -338,6 +426,11 @@ def table1(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     the paper's; the log-rank comparisons of every two models per task (table1_pairs); and where the runs
     hold a model in both variants, paper and code variant beside Table 1 (table1_variants)."""
     runs = read_csvs(inputs, "runs.csv")
+    try:
+        curves = read_csvs(inputs, "curves.csv")
+    except ConfigError:  # no curves: the authors' measure only where the rows hold it
+        curves = None
+    runs = with_train_loss_measure(runs, curves)
     summary = summarise(runs)
     table, comparisons, by_variant = wide(summary), pairs(runs), variants(runs, summary)
     views = [(table, "Table 1 (ours vs paper): solved k/n, median k iterations / minutes to solve, or mean loss of "

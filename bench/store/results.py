@@ -43,6 +43,7 @@ RUN_COLUMNS: dict[str, str] = {
     "iterations_budget": "iteration budget",
     "iterations_run": "iterations actually trained",
     "iterations_to_solve": "iteration at which the paper's solved rule first held (empty if not solved)",
+    "train_loss_solved_at": "the ARMIN authors' measure: first iteration ending a window of train_loss_window (200) iterations whose mean training loss fell below solved_threshold (empty if never, or if the run stopped first)",
     "final_val_loss": "mean validation loss of the last `solved_window` validations (the paper's figure for unsolved runs)",
     "last_val_loss": "last validation loss",
     "best_val_loss": "lowest validation loss",

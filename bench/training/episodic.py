@@ -33,17 +33,13 @@ from bench.status import SOLVED, UNSOLVED
 from bench.training.checkpoint import CheckpointFile, rng_state, run_name, set_rng_state
 from bench.training.divergence import DivergenceRule
 from bench.training.outcome import TrainOutcome, ValidationPoint
-from bench.training.registry import COMMON_OPTIONS, register_trainer
+from bench.loop_options import EPISODIC_OPTIONS
+from bench.training.registry import register_trainer
 from bench.training.step import make_optimizer, train_step
 from models.base import RecurrentModel
 from tasks.base import Task
 
 VALIDATION_SEED_OFFSET = 1_000_003  # validation data comes from its own generator, never the training stream
-
-EPISODIC_OPTIONS = COMMON_OPTIONS | {
-    "val_every", "val_batches", "solved_threshold", "solved_window", "solved_max_fraction_above", "stop_when_solved",
-}
-
 
 def is_solved(val_losses: list[float], cfg: TrainConfig) -> bool:
     """The ARMIN paper's rule (section 4.1): the latest validation loss is below the threshold and,
@@ -113,12 +109,19 @@ class EpisodicRun:
             self.divergence.reference = initial_validation_loss(model, task, cfg, seed)
             self.outcome.val_time_s += time.perf_counter() - t0
 
-    def trained(self, iteration: int, loss: float, steps: int, elapsed_s: float) -> None:
-        """Bookkeeping of one applied training iteration."""
+    def trained(self, iteration: int, loss: float, steps: int, elapsed_s: float, cfg: TrainConfig) -> None:
+        """Bookkeeping of one applied training iteration (the authors' measure of "solved" included)."""
         self.outcome.train_time_s += elapsed_s
         self.outcome.iterations_run = self.done = iteration
         self.outcome.train_steps += steps
         self.loss_sum, self.loss_count = self.loss_sum + loss, self.loss_count + 1
+        self.outcome.record_train_loss(iteration, loss, cfg.train_loss_window, cfg.solved_threshold)
+
+    def stops(self, cfg: TrainConfig) -> bool:
+        """Whether the run ends here: diverged, or solved with ``stop_when_solved`` (with
+        ``stop_after_both_measures``, solved by the authors' measure too)."""
+        return (self.outcome.diverged_at is not None
+                or self.outcome.should_stop(cfg.stop_when_solved, cfg.stop_after_both_measures))
 
     def end_of_budget(self) -> None:
         """The budget is spent: a divergence streak still running counts (``DivergenceRule.check_end``),
@@ -153,8 +156,7 @@ class EpisodicRun:
         if outcome.iterations_to_solve is None and is_solved([q.val_loss for q in outcome.curve], cfg):
             outcome.status, outcome.iterations_to_solve = SOLVED, iteration
             outcome.time_to_solve_s = outcome.train_time_s
-            return cfg.stop_when_solved
-        return False
+        return self.stops(cfg)
 
     def checkpoint(self, model_state: dict, optimizer_state: dict, rng: dict, inverse_temperature: float,
                    **extra) -> dict:
@@ -232,10 +234,12 @@ def train(
         if not step.applied:
             outcome.diverge(iteration, f"training loss is {step.loss}")
             break
-        run.trained(iteration, step.loss, batch.steps, time.perf_counter() - t0)
+        run.trained(iteration, step.loss, batch.steps, time.perf_counter() - t0, cfg)
         if on_iteration:
             on_iteration(iteration, step.loss)
-        if run.validates_at(iteration, cfg) and run.validation(model, task, cfg, iteration, on_validation):
+        if run.validates_at(iteration, cfg):
+            run.validation(model, task, cfg, iteration, on_validation)
+        if run.stops(cfg):
             break
         if checkpoint and checkpoint_due(iteration, cfg):
             outcome.wall_time_s = run.wall_before_s + time.perf_counter() - start

@@ -376,17 +376,18 @@ def _train(models, task, cfg, seeds, on_iteration, on_validation, files: list[Ch
         values = stack.step(task, batches, diverged)
         elapsed = time.perf_counter() - t0
         for s in running:
-            runs[s].trained(iteration, values[s], batches[s].steps, elapsed)
+            runs[s].trained(iteration, values[s], batches[s].steps, elapsed, cfg)
             if on_iteration:
                 on_iteration(s, iteration, values[s])
 
         if running and EpisodicRun.validates_at(iteration, cfg):
             stack.unstack(running)
-            for s in list(running):
+            for s in running:
                 models[s].set_inverse_temperature(inverse_temperature)
-                if runs[s].validation(models[s], task, cfg, iteration,
-                                      on_validation and (lambda point, s=s: on_validation(s, point))):
-                    stop(s)
+                runs[s].validation(models[s], task, cfg, iteration,
+                                   on_validation and (lambda point, s=s: on_validation(s, point)))
+        for s in [s for s in running if runs[s].stops(cfg)]:
+            stop(s)
         if running and len(running) <= len(stack.slots) // 2:
             stack = stack.compacted(running)
         if all(files) and checkpoint_due(iteration, cfg) and running:
