@@ -50,7 +50,7 @@ import torch
 from torch import nn
 
 from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
-from models.layers import GateProjection, init_recurrent_weights_, zoneout
+from models.layers import GateProjection, Linear, init_recurrent_weights_, zoneout
 from models.memory import read_one_hot, read_weighted, write_discrete, write_interpolated
 
 READ_MODES = ("gumbel", "soft")
@@ -112,14 +112,14 @@ class ARMIN(RecurrentModel):
         d_i, d_h, d_r, n_mem = config.input_size, config.hidden_size, config.d_r, config.memory_slots
         self.d_h, self.d_r, self.n_mem = d_h, d_r, n_mem
         # eq. 9: W_s in R^{n_mem x (d_i + d_h)}, b_s in R^{n_mem}
-        self.W_s = nn.Linear(d_i + d_h, n_mem)
+        self.W_s = Linear(d_i + d_h, n_mem)
         # eq. 3: W_ig in R^{(d_h + d_r) x (d_i + d_h + d_r)} -> g^h, g^r
         self.W_ig = GateProjection(d_i + d_h + d_r, [d_h, d_r], config.layer_norm)
         # eq. 6: W_go in R^{(4 d_h + d_r) x (d_i + d_h + d_r)} -> i, f, g, o^h, o^r
         self.W_go = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, d_h, d_r], config.layer_norm)
         # section 3.3: map the written state to d_r when needed
         write_in = (d_i + d_h) if config.write_input == "xh" else d_h
-        self.W_w = nn.Linear(write_in, d_r) if (write_in != d_r or config.write_input == "xh") else None
+        self.W_w = Linear(write_in, d_r) if (write_in != d_r or config.write_input == "xh") else None
         # output layer over o_t in R^{d_h + d_r}
         self.readout = nn.Linear(d_h + d_r, config.output_size)
         init_recurrent_weights_(self)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from models.layers import sequence_weights
 from models.registry import Registry
 
 State = dict[str, torch.Tensor]
@@ -107,9 +108,10 @@ class RecurrentModel(nn.Module):
     def unroll(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """The cell over every step of x (T, B, I) from ``state``, then the readout: (T, B, O), final state."""
         features = []
-        for x_t in x:
-            o_t, state = self.cell(x_t, state)
-            features.append(o_t)
+        with sequence_weights(self):  # weight gradients of the step's linear maps once per sequence
+            for x_t in x:
+                o_t, state = self.cell(x_t, state)
+                features.append(o_t)
         return self.readout(torch.stack(features)), state
 
     def set_inverse_temperature(self, value: float) -> None:

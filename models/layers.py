@@ -1,10 +1,49 @@
 """Small building blocks shared by the recurrent cells: a fused gate projection with optional layer
-normalisation (Ba et al. 2016), zoneout (Krueger et al. 2016) and the initialisations."""
+normalisation (Ba et al. 2016), zoneout (Krueger et al. 2016), the initialisations, and the affine
+map of a recurrence whose weight is transposed once per sequence (``Linear``)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+# --- an affine map used at every step: its weight transposed once per sequence ---------------------
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters, same values) for a map applied at every time step: inside
+    ``sequence_weights`` its weight is transposed once per sequence, and a step is one ``addmm``
+    (``F.linear`` transposes the weight at every call, forward and backward). Elsewhere, or for inputs
+    that are not (B, in), it is ``nn.Linear``."""
+
+    weight_t: torch.Tensor | None = None  # (in, out) while a sequence is unrolled
+
+    def start_sequence(self) -> None:
+        self.weight_t = self.weight.t()
+
+    def end_sequence(self) -> None:
+        self.weight_t = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight_t is None or x.dim() != 2:
+            return F.linear(x, self.weight, self.bias)
+        return x.mm(self.weight_t) if self.bias is None else torch.addmm(self.bias, x, self.weight_t)
+
+
+@contextmanager
+def sequence_weights(model: nn.Module) -> Iterator[None]:
+    """While a sequence is unrolled, every ``Linear`` of ``model`` holds its transposed weight."""
+    layers = [m for m in model.modules() if isinstance(m, Linear)]
+    for m in layers:
+        m.start_sequence()
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.end_sequence()
 
 
 class GateProjection(nn.Module):
@@ -14,7 +53,7 @@ class GateProjection(nn.Module):
     def __init__(self, in_features: int, sizes: list[int], layer_norm: bool = False):
         super().__init__()
         self.sizes = list(sizes)
-        self.linear = nn.Linear(in_features, sum(self.sizes))
+        self.linear = Linear(in_features, sum(self.sizes))
         self.norms = nn.ModuleList(nn.LayerNorm(s) for s in self.sizes) if layer_norm else None
 
     def forward(self, inputs: torch.Tensor) -> list[torch.Tensor]:

@@ -57,7 +57,7 @@ from torch import nn
 
 from models.armin import WRITE_INPUTS
 from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
-from models.layers import GateProjection, init_recurrent_weights_
+from models.layers import GateProjection, Linear, init_recurrent_weights_
 from models.memory import gumbel_sigmoid, read_one_hot, write_discrete
 
 USAGE_NORMS = {"l2": 2.0, "l1": 1.0}  # name -> p of the norm u_t = U_t / |U_t|_p
@@ -167,9 +167,9 @@ class TardisAddressing(nn.Module):
         self.normalize_logits = config.normalize_logits
         self.block_last_read = config.block_last_read
         self.keys = nn.Parameter(torch.empty(n_mem, config.key_size))  # a_i, the address part of M
-        self.W_q = nn.Linear(d_i + d_h + n_mem, d_a)  # [W_x, W_h, W_u] and b
-        self.W_a = nn.Linear(config.key_size, d_a, bias=False)  # W_m's block over a_i
-        self.W_c = nn.Linear(d_r, d_a, bias=False)  # W_m's block over c_t[i]
+        self.W_q = Linear(d_i + d_h + n_mem, d_a)  # [W_x, W_h, W_u] and b
+        self.W_a = Linear(config.key_size, d_a, bias=False)  # W_m's block over a_i
+        self.W_c = Linear(d_r, d_a, bias=False)  # W_m's block over c_t[i]
         self.a = nn.Parameter(torch.empty(d_a))
         init_recurrent_weights_(self)  # orthogonal matrices (keys included), zero bias
         bound = 1.0 / math.sqrt(d_a)
@@ -205,9 +205,9 @@ class TARDIS(RecurrentModel):
         # [f; i; o] (d_h each) and [alpha; beta] (scalars) over [x_t, h_{t-1}, r_t]
         self.W_g = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, 2])
         # candidate c~_t over [x_t, alpha h_{t-1}, beta r_t]
-        self.W_c = nn.Linear(d_i + d_h + d_r, d_h)
+        self.W_c = Linear(d_i + d_h + d_r, d_h)
         # micro-state m_t written to memory
-        self.W_w = nn.Linear((d_i + d_h) if config.write_input == "xh" else d_h, d_r)
+        self.W_w = Linear((d_i + d_h) if config.write_input == "xh" else d_h, d_r)
         # output layer over o_t = [h_t, r_t]
         self.readout = nn.Linear(d_h + d_r, config.output_size)
         init_recurrent_weights_(self)  # the addressing's vector a keeps its own uniform init

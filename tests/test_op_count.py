@@ -98,3 +98,29 @@ def test_profile_counts_are_identical_across_runs_and_one_added_operator_fails_c
     assert "lstm h6-T3-B2 train: MORE" not in out
     assert main(["compare", str(first), str(second), "--speed", "cpu", "--max-slowdown", "99%",
                  "--max-memory-growth", "99%"]) == 0
+
+
+def test_a_step_linear_transposes_its_weight_once_per_sequence_and_computes_what_nn_linear_does():
+    from models.layers import Linear, sequence_weights
+
+    torch.manual_seed(0)
+    linear, plain = Linear(3, 4), torch.nn.Linear(3, 4)
+    plain.load_state_dict(linear.state_dict())
+    xs = torch.randn(5, 2, 3)
+    counters = {}
+    outputs = {}
+    for name, layer in (("sequence", linear), ("plain", plain)):
+        counters[name] = OperatorCounter()
+        with counters[name].phase("forward"), sequence_weights(layer):
+            h = torch.zeros(2, 4)
+            for x in xs:
+                h = torch.tanh(layer(x) + h)
+        with counters[name].phase("backward"):
+            h.sum().backward()
+        outputs[name] = (h, layer.weight.grad, layer.bias.grad)
+    for ours, theirs in zip(outputs["sequence"], outputs["plain"]):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+    forward = counters["sequence"].operators["forward"], counters["plain"].operators["forward"]
+    assert forward[0]["aten.t.default"] == 1 and forward[1]["aten.t.default"] == 5  # once, not per step
+    assert counters["plain"].counts["backward"] - counters["sequence"].counts["backward"] == 5 - 1
+    assert linear.weight_t is None  # nothing held after the sequence
