@@ -71,7 +71,7 @@ def fixed_weights_(model: torch.nn.Module) -> None:
 
 def summary(t: torch.Tensor) -> dict[str, Any]:
     """Shape, sum, sum of |values|, a position-weighted sum and the first HEAD values of ``t``."""
-    flat = t.detach().reshape(-1).to(torch.float64)
+    flat = t.detach().reshape(-1).to("cpu", torch.float64)
     weights = torch.cos(torch.arange(flat.numel(), dtype=torch.float64))
     return {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch."), "sum": flat.sum().item(),
             "abs": flat.abs().sum().item(), "weighted": (flat * weights).sum().item(),
@@ -83,25 +83,33 @@ def _seed() -> None:
     np.random.seed(SEED)
 
 
-def compute(config: dict[str, Any], name: str) -> dict[str, Any]:
+def compute(config: dict[str, Any], name: str, device: str = "cpu") -> dict[str, Any]:
     """The golden record of preset ``name``: summaries of train-mode logits, final state and parameter
-    gradients, and of eval-mode logits and final state."""
+    gradients, and of eval-mode logits and final state. Inputs and weights are drawn on the CPU, then
+    moved to ``device``; the record's ``train_random`` says whether the training forward drew random
+    numbers (gumbel noise, zoneout), which differ between devices."""
     cls, options = preset_options(config, name)
     torch.manual_seed(0)
     model = build_model(cls, **options).to(torch.float64)
     fixed_weights_(model)
+    model.to(device)
     g = torch.Generator().manual_seed(SEED)
-    x = torch.randn(STEPS, BATCH, INPUT_SIZE, generator=g, dtype=torch.float64)
+    x = torch.randn(STEPS, BATCH, INPUT_SIZE, generator=g, dtype=torch.float64).to(device)
     record: dict[str, Any] = {"class": cls, "options": options}
+
+    def weights(shape) -> torch.Tensor:
+        return torch.randn(shape, generator=g, dtype=torch.float64).to(device)
 
     model.train()
     _seed()
+    rng = _rng_state(device)
     logits, state = model(x)
-    loss = (logits * torch.randn(logits.shape, generator=g, dtype=torch.float64)).sum()
+    random = not torch.equal(rng, _rng_state(device))
+    loss = (logits * weights(logits.shape)).sum()
     for key in sorted(state):
         value = state[key]
         if value.is_floating_point() and value.requires_grad:
-            loss = loss + (value * torch.randn(value.shape, generator=g, dtype=torch.float64)).sum()
+            loss = loss + (value * weights(value.shape)).sum()
     loss.backward()
     record["train"] = {"logits": summary(logits), "state": state_summary(state),
                        "grad": {n: summary(p.grad) if p.grad is not None else None
@@ -111,22 +119,27 @@ def compute(config: dict[str, Any], name: str) -> dict[str, Any]:
     with torch.no_grad():
         logits, state = model(x)
     record["eval"] = {"logits": summary(logits), "state": state_summary(state)}
+    record["train_random"] = random
     return record
 
 
-def mismatches(expected: Any, actual: Any, where: str = "") -> list[str]:
-    """Where two records differ (numbers to RTOL / ATOL, everything else exactly)."""
+def _rng_state(device: str) -> torch.Tensor:
+    return torch.cuda.get_rng_state(torch.device(device)) if torch.device(device).type == "cuda" else torch.get_rng_state()
+
+
+def mismatches(expected: Any, actual: Any, where: str = "", rtol: float = RTOL, atol: float = ATOL) -> list[str]:
+    """Where two records differ (numbers to ``rtol`` / ``atol``, everything else exactly)."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         out = [f"{where}.{k}: missing" for k in expected if k not in actual]
         out += [f"{where}.{k}: unexpected" for k in actual if k not in expected]
         for k in expected:
             if k in actual:
-                out += mismatches(expected[k], actual[k], f"{where}.{k}")
+                out += mismatches(expected[k], actual[k], f"{where}.{k}", rtol, atol)
         return out
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [m for i, (e, a) in enumerate(zip(expected, actual)) for m in mismatches(e, a, f"{where}[{i}]")]
+        return [m for i, (e, a) in enumerate(zip(expected, actual)) for m in mismatches(e, a, f"{where}[{i}]", rtol, atol)]
     if isinstance(expected, float) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
-        ok = math.isclose(expected, actual, rel_tol=RTOL, abs_tol=ATOL) or (math.isnan(expected) and math.isnan(actual))
+        ok = math.isclose(expected, actual, rel_tol=rtol, abs_tol=atol) or (math.isnan(expected) and math.isnan(actual))
         return [] if ok else [f"{where}: {actual!r} != {expected!r}"]
     return [] if expected == actual else [f"{where}: {actual!r} != {expected!r}"]
 
