@@ -266,7 +266,7 @@ class DNC(MemoryController):
         a = allocation(u)  # (B, N)
         # write weighting, then erase and write
         c_w = content_weighting(M, k_w, beta_w, over_width).squeeze(1)  # (B, N)
-        w_w = g_w * (g_a * a + (1.0 - g_a) * c_w)  # (B, N)
+        w_w = g_w * torch.lerp(c_w, a, g_a)  # g_w (g_a a + (1 - g_a) c_w)   (B, N)
         M = erase_add_write(M, w_w.unsqueeze(1), e, v)  # (B, N, W)
         # temporal memory linkage
         L = link_matrix(state["L"], w_w, state["p"], self.diagonal)  # (B, N, N)

@@ -95,8 +95,7 @@ def write_interpolated(M: torch.Tensor, w: torch.Tensor, value: torch.Tensor) ->
     """Soft overwrite: M(i) <- (1 - w(i)) M(i) + w(i) value, for weights w (B, N) over the rows (the
     ARMIN authors' write, algorithimic_tasks/marnn.py:172-174, which with their soft read spreads one
     value over every slot). M (B, N, W), value (B, W) -> (B, N, W), out of place."""
-    w = w.unsqueeze(2)  # (B, N, 1)
-    return (1.0 - w) * M + w * value.unsqueeze(1)
+    return torch.lerp(M, value.unsqueeze(1), w.unsqueeze(2))  # M + w (value - M), one operation
 
 
 def cosine_similarity(M: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
