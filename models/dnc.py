@@ -274,7 +274,8 @@ class DNC(MemoryController):
         # read weightings: a mix of backward, content and forward
         fwd, bwd = directional_weights(L, w_r_prev)  # (B, R, N)
         c_r = content_weighting(M, k_r, beta_r, over_width)  # (B, R, N)
-        w_r = pi[..., 0:1] * bwd + pi[..., 1:2] * c_r + pi[..., 2:3] * fwd  # (B, R, N)
+        # w_r = pi[0] b + pi[1] c + pi[2] f, the three modes weighted at once   (B, R, N)
+        w_r = (pi.unsqueeze(3) * torch.stack([bwd, c_r, fwd], dim=2)).sum(dim=2)
         r = read_weighted_heads(M, w_r).reshape(B, R * W)  # (B, R W)
 
         new_state = {"h": h, "c": c, "r": r, "M": M, "u": u, "w_w": w_w, "w_r": w_r, "p": p, "L": L}

@@ -17,7 +17,7 @@ class Linear(nn.Linear):
     """``nn.Linear`` (same parameters, same values) for a map applied at every time step: inside
     ``sequence_weights`` its weight is transposed once per sequence, and a step is one ``addmm``
     (``F.linear`` transposes the weight at every call, forward and backward). Elsewhere, or for inputs
-    that are not (B, in), it is ``nn.Linear``."""
+    that are not (B, in) with a bias, it is ``nn.Linear``."""
 
     weight_t: torch.Tensor | None = None  # (in, out) while a sequence is unrolled
 
@@ -28,15 +28,19 @@ class Linear(nn.Linear):
         self.weight_t = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.weight_t is None or x.dim() != 2:
+        if self.weight_t is None or (x.dim() != 2 and self.bias is not None):
             return F.linear(x, self.weight, self.bias)
+        if x.dim() != 2:  # (..., in) without bias: what F.linear computes, with the weight transposed already
+            return torch.matmul(x, self.weight_t)
         return x.mm(self.weight_t) if self.bias is None else torch.addmm(self.bias, x, self.weight_t)
 
 
 @contextmanager
 def sequence_weights(model: nn.Module) -> Iterator[None]:
-    """While a sequence is unrolled, every ``Linear`` of ``model`` holds its transposed weight."""
-    layers = [m for m in model.modules() if isinstance(m, Linear)]
+    """While a sequence is unrolled, every ``Linear`` of ``model`` holds its transposed weight, and every
+    other module with ``start_sequence`` / ``end_sequence`` methods holds what it computes once per
+    sequence from parameters alone (e.g. TARDIS's address term W_a a_i)."""
+    layers = [m for m in model.modules() if hasattr(m, "start_sequence")]
     for m in layers:
         m.start_sequence()
     try:

@@ -175,6 +175,15 @@ class TardisAddressing(nn.Module):
         bound = 1.0 / math.sqrt(d_a)
         nn.init.uniform_(self.a, -bound, bound)
 
+    key_term: torch.Tensor | None = None  # W_a a_i while a sequence is unrolled (parameters only)
+
+    def start_sequence(self) -> None:
+        """W_a a_i depends on parameters alone: once per sequence (models.layers.sequence_weights)."""
+        self.key_term = self.W_a(self.keys)
+
+    def end_sequence(self) -> None:
+        self.key_term = None
+
     def forward(
         self, x_t: torch.Tensor, h_prev: torch.Tensor, M: torch.Tensor, U: torch.Tensor, last_read: torch.Tensor
     ) -> torch.Tensor:
@@ -182,7 +191,8 @@ class TardisAddressing(nn.Module):
         U (B, N), the one-hot of the cell read at t-1 (B, N), zeros before the first read -> pi_t (B, N)."""
         u_t = F.normalize(U, p=self.usage_p, dim=-1)  # (B, N); zeros before the first read
         q_t = self.W_q(torch.cat([x_t, h_prev, u_t], dim=-1))  # (B, d_a)
-        z = torch.tanh(q_t.unsqueeze(1) + self.W_a(self.keys) + self.W_c(M))  # (B, N, d_a)
+        key_term = self.W_a(self.keys) if self.key_term is None else self.key_term  # (N, d_a)
+        z = torch.tanh(q_t.unsqueeze(1) + key_term + self.W_c(M))  # (B, N, d_a)
         pi_t = z @ self.a  # (B, N)
         if self.block_last_read:  # code: marnn.py:254
             pi_t = pi_t - BLOCKED_READ_PENALTY * last_read
