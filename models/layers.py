@@ -52,19 +52,39 @@ def sequence_weights(model: nn.Module) -> Iterator[None]:
 
 class GateProjection(nn.Module):
     """One fused affine map W[inputs] + b producing all gates of an equation at once, optionally
-    layer-normalised per gate block. ``sizes`` lists the widths of the blocks in the output."""
+    layer-normalised per gate block. ``sizes`` lists the widths of the blocks in the output;
+    ``offsets`` (one number per block, e.g. a forget-gate bias) are constants added to the blocks'
+    pre-activations (after the layer norm), not parameters."""
 
-    def __init__(self, in_features: int, sizes: list[int], layer_norm: bool = False):
+    def __init__(self, in_features: int, sizes: list[int], layer_norm: bool = False,
+                 offsets: list[float] | None = None):
         super().__init__()
         self.sizes = list(sizes)
         self.linear = Linear(in_features, sum(self.sizes))
         self.norms = nn.ModuleList(nn.LayerNorm(s) for s in self.sizes) if layer_norm else None
+        self.offsets = [float(o) for o in offsets] if offsets and any(offsets) else None
+        offset = torch.cat([torch.full((s,), o) for s, o in zip(self.sizes, self.offsets)]) if self.offsets else None
+        self.register_buffer("offset", offset, persistent=False)  # (sum(sizes),), not in checkpoints
 
-    def forward(self, inputs: torch.Tensor) -> list[torch.Tensor]:
-        blocks = self.linear(inputs).split(self.sizes, dim=-1)
+    def forward(self, inputs: torch.Tensor, activation=None, raw: tuple[int, ...] = ()) -> list[torch.Tensor]:
+        """The blocks of W inputs + b (each layer-normalised when asked, then shifted by its offset),
+        passed through ``activation`` except the blocks whose indices are in ``raw``, returned as
+        pre-activations. Without layer norm the offsets are one addition and the activation one call
+        over the whole output (its value on a raw block unused)."""
+        pre = self.linear(inputs)
         if self.norms is not None:
-            blocks = [norm(b) for norm, b in zip(self.norms, blocks)]
-        return list(blocks)
+            blocks = [norm(b) for norm, b in zip(self.norms, pre.split(self.sizes, dim=-1))]
+            if self.offsets:
+                blocks = [b + o if o else b for b, o in zip(blocks, self.offsets)]
+            return [b if activation is None or k in raw else activation(b) for k, b in enumerate(blocks)]
+        if self.offset is not None:
+            pre = pre + self.offset
+        if activation is None:
+            return list(pre.split(self.sizes, dim=-1))
+        blocks = list(activation(pre).split(self.sizes, dim=-1))
+        for k in raw:
+            blocks[k] = pre.narrow(-1, sum(self.sizes[:k]), self.sizes[k])
+        return blocks
 
 
 def zoneout(h_new: torch.Tensor, h_prev: torch.Tensor, p: float, training: bool) -> torch.Tensor:

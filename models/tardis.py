@@ -213,7 +213,8 @@ class TARDIS(RecurrentModel):
         self.d_h, self.d_r, self.n_mem = d_h, d_r, n_mem
         self.addressing = TardisAddressing(config)  # pi_t
         # [f; i; o] (d_h each) and [alpha; beta] (scalars) over [x_t, h_{t-1}, r_t]
-        self.W_g = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, 2])
+        #   f's pre-activation shifted by the forget bias (a constant, not a parameter)
+        self.W_g = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, 2], offsets=[config.forget_bias, 0.0, 0.0, 0.0])
         # candidate c~_t over [x_t, alpha h_{t-1}, beta r_t]
         self.W_c = Linear(d_i + d_h + d_r, d_h)
         # micro-state m_t written to memory
@@ -263,13 +264,13 @@ class TARDIS(RecurrentModel):
         )  # (B, d_r), (B,), (B, N)
 
         # controller
-        f, i, o, ab = self.W_g(torch.cat([x_t, h_prev, r_t], dim=-1))
+        f, i, o, ab = self.W_g(torch.cat([x_t, h_prev, r_t], dim=-1), torch.sigmoid, raw=(3,))  # ab: pre-activation
         noise, one_sample = cfg.gate_noise and self.training, cfg.gate_noise_form == "gumbel"
         ab = gumbel_sigmoid(ab, 1.0 / cfg.gate_temperature, noise=noise, one_sample=one_sample)
         alpha, beta = ab.split(1, dim=-1)  # (B, 1) each
         c_tilde = torch.tanh(self.W_c(torch.cat([x_t, alpha * h_prev, beta * r_t], dim=-1)))
-        c_t = torch.sigmoid(f + cfg.forget_bias) * c_prev + torch.sigmoid(i) * c_tilde
-        h_t = torch.sigmoid(o) * torch.tanh(c_t)
+        c_t = f * c_prev + i * c_tilde
+        h_t = o * torch.tanh(c_t)
 
         # write: the next empty cell while the memory fills, else the cell just read
         m_t = self.W_w(h_t if cfg.write_input == "h" else torch.cat([x_t, h_t], dim=-1))  # (B, d_r)
