@@ -156,8 +156,10 @@ class MemoryController(RecurrentModel):
 
 # --- the dynamic memory, one function per Methods equation ------------------------------------------
 def retention(f: torch.Tensor, w_r_prev: torch.Tensor) -> torch.Tensor:
-    """psi_t = prod_i (1 - f^i_t w^{r,i}_{t-1})   f (B, R), w_r_prev (B, R, N) -> (B, N)."""
-    return (1.0 - f.unsqueeze(2) * w_r_prev).prod(dim=1)
+    """psi_t = prod_i (1 - f^i_t w^{r,i}_{t-1})   f (B, R), w_r_prev (B, R, N) -> (B, N).
+    One read head: the one factor (no product, whose backward is costly)."""
+    factors = 1.0 - f.unsqueeze(2) * w_r_prev  # (B, R, N)
+    return factors.squeeze(1) if factors.shape[1] == 1 else factors.prod(dim=1)
 
 
 def usage(u_prev: torch.Tensor, w_w_prev: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
