@@ -34,6 +34,7 @@ import math
 import statistics
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable, NamedTuple
@@ -44,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.config import ConfigError, TrainConfig, check_model, deep_merge, resolve_preset, split_names
+from bench.op_count import OperatorCounter
 from bench.run_metrics import PeakMemory, saved_tensor_bytes, synchronize
 from bench.store import RUN_COLUMNS, append_rows, check_header, environment, utc_now
 from bench.training import DTYPES, make_optimizer
@@ -70,6 +72,7 @@ GIB = 2**30
 # would exceed the budget; the log-log slope is kept within [0, MAX_GROWTH_EXPONENT]
 MAX_GROWTH_EXPONENT = 2.0
 STATE_COPIES = 3  # a memory size is refused when this many copies of its memory matrix exceed the RAM
+OPERATOR_PHASES = ("forward", "backward", "optimizer")  # the ops_* columns (bench/op_count.py)
 PROFILE_FILE = "profile.csv"
 COLUMNS_FILE = "PROFILE_COLUMNS.md"
 ENVIRONMENT_COLUMNS = ("device", "device_name", "cpu_model", "num_threads", "torch_version", "python_version",
@@ -114,6 +117,12 @@ PROFILE_COLUMNS: dict[str, str] = {
     "state_bytes": "bytes of the recurrent state (hidden vectors, memory, counters) for one batch",
     "exact_memory_bytes": "deterministic memory figure, the same on every run: train = saved_tensor_bytes; "
     "infer = param_bytes + state_bytes (what bench compare gates on)",
+    "ops_forward": "ATen operators dispatched by the forward pass of one step (with the loss in training), counted "
+    "exactly (bench/op_count.py) on one untimed step after warm-up; depends on the code, the sizes that choose "
+    "branches and torch_version, not on the machine",
+    "ops_backward": "train: ATen operators the backward pass of one step dispatched; empty for infer",
+    "ops_optimizer": "train: ATen operators of the optimiser step; empty for infer",
+    "ops_per_time_step": "(ops_forward + ops_backward) / tbptt: operators per time step of the sequence",
     "index_recall": "SAM with an ANN index: recall@K of the index against the exact K nearest rows of the memory "
     "after warm-up, 64 random queries (ties count as found); empty otherwise",
     "skipped": "why this (model, mode, size) was not run: its CPU time per step (step_cpu_time_min_s) or memory "
@@ -176,6 +185,7 @@ class StepRunner:
         self.state = None
         self.count = 0
         self.after_forward: Callable[[], None] | None = None  # e.g. a memory sample at the activation peak
+        self.counter: OperatorCounter | None = None  # set by count_operators for one step
         model.train(mode == "train")
         with torch.set_grad_enabled(mode == "train"):
             self.path = model.inference_path()
@@ -186,24 +196,41 @@ class StepRunner:
         self.count += 1
         return batch
 
+    def _phase(self, name: str):
+        return nullcontext() if self.counter is None else self.counter.phase(name)
+
     def train_step(self) -> None:
         batch = self._next()
-        logits, state = self.model(batch.inputs, self.state)
-        loss = self.task.loss(logits, batch)
+        with self._phase("forward"):  # forward and loss
+            logits, state = self.model(batch.inputs, self.state)
+            loss = self.task.loss(logits, batch)
         if self.after_forward:
             self.after_forward()
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        with self._phase("backward"):
+            loss.backward()
+        with self._phase("optimizer"):
+            self.optimizer.step()
         self.state = detach_state(state) if self.carry_state else None  # the graph is freed here
 
     @torch.no_grad()
     def infer_step(self) -> None:
         batch = self._next()
-        _, state = self.model(batch.inputs, self.state)
+        with self._phase("forward"):
+            _, state = self.model(batch.inputs, self.state)
         if self.after_forward:
             self.after_forward()
         self.state = state if self.carry_state else None
+
+    def count_operators(self) -> OperatorCounter:
+        """One step with its operators counted per phase (forward, and for training backward and
+        optimizer): exact, the same on every run from the same state (bench/op_count.py)."""
+        self.counter = OperatorCounter()
+        try:
+            self.step()
+            return self.counter
+        finally:
+            self.counter = None
 
 
 class StepTimes(NamedTuple):
@@ -641,12 +668,21 @@ def _warm_up(config: dict[str, Any], request: ProfileRequest, setup: Setup, mode
         "param_bytes": tensor_bytes(model.parameters()), "state_bytes": tensor_bytes(state.values()),
         "model_options": json.dumps(options, sort_keys=True), "index_recall": recall,
     }
+    row.update(operator_columns(runner.count_operators(), setup.tbptt))
     if mode == "train":
         row["saved_tensor_bytes"] = saved_tensor_bytes(model, task, setup.batch_size)
         row["exact_memory_bytes"] = row["saved_tensor_bytes"]
     else:
         row["exact_memory_bytes"] = row["param_bytes"] + row["state_bytes"]
     return _Measurement(setup, mode, runner, row)
+
+
+def operator_columns(counter: OperatorCounter, tbptt: int) -> dict[str, Any]:
+    """The ops_* columns of one counted step."""
+    counts = {f"ops_{phase}": counter.counts[phase] if phase in counter.counts else None
+              for phase in OPERATOR_PHASES}
+    counts["ops_per_time_step"] = ((counts["ops_forward"] or 0) + (counts["ops_backward"] or 0)) / tbptt
+    return counts
 
 
 # --- the results file -----------------------------------------------------------------------------

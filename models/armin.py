@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
-from models.layers import GateProjection, init_recurrent_weights_, zoneout
+from models.layers import GateProjection, Linear, init_recurrent_weights_, zoneout
 from models.memory import read_one_hot, read_weighted, write_discrete, write_interpolated, written_slot
 
 READ_MODES = ("gumbel", "soft")
@@ -115,14 +115,16 @@ class ARMIN(RecurrentModel):
         d_i, d_h, d_r, n_mem = config.input_size, config.hidden_size, config.d_r, config.memory_slots
         self.d_h, self.d_r, self.n_mem = d_h, d_r, n_mem
         # eq. 9: W_s in R^{n_mem x (d_i + d_h)}, b_s in R^{n_mem}
-        self.W_s = nn.Linear(d_i + d_h, n_mem)
+        self.W_s = Linear(d_i + d_h, n_mem)
         # eq. 3: W_ig in R^{(d_h + d_r) x (d_i + d_h + d_r)} -> g^h, g^r
         self.W_ig = GateProjection(d_i + d_h + d_r, [d_h, d_r], config.layer_norm)
         # eq. 6: W_go in R^{(4 d_h + d_r) x (d_i + d_h + d_r)} -> i, f, g, o^h, o^r
-        self.W_go = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, d_h, d_r], config.layer_norm)
+        #   f's pre-activation shifted by the forget bias (a constant, not a parameter)
+        self.W_go = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, d_h, d_r], config.layer_norm,
+                                   offsets=[0.0, config.forget_bias, 0.0, 0.0, 0.0])
         # section 3.3: map the written state to d_r when needed
         write_in = (d_i + d_h) if config.write_input == "xh" else d_h
-        self.W_w = nn.Linear(write_in, d_r) if (write_in != d_r or config.write_input == "xh") else None
+        self.W_w = Linear(write_in, d_r) if (write_in != d_r or config.write_input == "xh") else None
         # output layer over o_t in R^{d_h + d_r}
         self.readout = nn.Linear(d_h + d_r, config.output_size)
         init_recurrent_weights_(self)
@@ -173,19 +175,20 @@ class ARMIN(RecurrentModel):
         cfg = self.config
         h_prev, M, filled = state["h"], state["M"], state["filled"]  # (B, d_h), (B, N, d_r), ()
 
-        g_h, g_r = self.W_ig(torch.cat([x_t, h_prev, r_t], dim=-1))  # eq. 3
-        h_g = torch.sigmoid(g_h) * h_prev  # eq. 4
-        r_g = torch.sigmoid(g_r) * r_t  # eq. 5
-        i, f, g, o_h, o_r = self.W_go(torch.cat([x_t, h_g, r_g], dim=-1))  # eq. 6
-        h_t = torch.sigmoid(f + cfg.forget_bias) * h_prev + torch.sigmoid(i) * torch.tanh(g)  # eq. 7
+        g_h, g_r = self.W_ig(torch.cat([x_t, h_prev, r_t], dim=-1), torch.sigmoid)  # eq. 3
+        h_g = g_h * h_prev  # eq. 4
+        r_g = g_r * r_t  # eq. 5
+        # eq. 6: sigmoid on every gate but g, tanh on g
+        i, f, g, o_h, o_r = self.W_go(torch.cat([x_t, h_g, r_g], dim=-1), torch.sigmoid, raw=(2,))
+        h_t = f * h_prev + i * torch.tanh(g)  # eq. 7
         if cfg.cell_tanh:
             h_t = torch.tanh(h_t)
         h_t = zoneout(h_t, h_prev, cfg.zoneout, self.training)
 
         if cfg.cell_tanh:  # code: o_t = [o^h * h_t, o^r * r_t]
-            o_t = torch.cat([torch.sigmoid(o_h) * h_t, torch.sigmoid(o_r) * r_t], dim=-1)
+            o_t = torch.cat([o_h * h_t, o_r * r_t], dim=-1)
         else:  # eq. 8
-            o_t = torch.cat([torch.sigmoid(o_h) * torch.tanh(h_t), torch.sigmoid(o_r) * torch.tanh(r_t)], dim=-1)
+            o_t = torch.cat([o_h * torch.tanh(h_t), o_r * torch.tanh(r_t)], dim=-1)
 
         # section 3.3: write to the next empty slot while the memory fills, else to the slot just read
         value = h_t if cfg.write_input == "h" else torch.cat([x_t, h_t], dim=-1)

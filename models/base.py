@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from models import noise
+from models.layers import sequence_weights
 from models.registry import Registry
 
 State = dict[str, torch.Tensor]
@@ -114,10 +115,11 @@ class RecurrentModel(nn.Module):
     def unroll(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """The cell over every step of x (T, B, I) from ``state``, then the readout: (T, B, O), final state."""
         features = []
-        for x_t in x:
-            o_t, state = self.cell(x_t, state)
-            features.append(o_t)
-            noise.step_done()  # a seed group's noise knows which seeds' sequences go on
+        with sequence_weights(self):  # weight gradients of the step's linear maps once per sequence
+            for x_t in x:
+                o_t, state = self.cell(x_t, state)
+                features.append(o_t)
+                noise.step_done()  # a seed group's noise knows which seeds' sequences go on
         return self.readout(torch.stack(features)), state
 
     def set_inverse_temperature(self, value: float) -> None:

@@ -188,8 +188,10 @@ class MemoryController(RecurrentModel):
 
 # --- the dynamic memory, one function per Methods equation ------------------------------------------
 def retention(f: torch.Tensor, w_r_prev: torch.Tensor) -> torch.Tensor:
-    """psi_t = prod_i (1 - f^i_t w^{r,i}_{t-1})   f (B, R), w_r_prev (B, R, N) -> (B, N)."""
-    return (1.0 - f.unsqueeze(2) * w_r_prev).prod(dim=1)
+    """psi_t = prod_i (1 - f^i_t w^{r,i}_{t-1})   f (B, R), w_r_prev (B, R, N) -> (B, N).
+    One read head: the one factor (no product, whose backward is costly)."""
+    factors = 1.0 - f.unsqueeze(2) * w_r_prev  # (B, R, N)
+    return factors.squeeze(1) if factors.shape[1] == 1 else factors.prod(dim=1)
 
 
 def usage(u_prev: torch.Tensor, w_w_prev: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
@@ -298,7 +300,7 @@ class DNC(MemoryController):
         a = allocation(u)  # (B, N)
         # write weighting, then erase and write
         c_w = content_weighting(M, k_w, beta_w, over_width).squeeze(1)  # (B, N)
-        w_w = g_w * (g_a * a + (1.0 - g_a) * c_w)  # (B, N)
+        w_w = g_w * torch.lerp(c_w, a, g_a)  # g_w (g_a a + (1 - g_a) c_w)   (B, N)
         M = erase_add_write(M, w_w.unsqueeze(1), e, v)  # (B, N, W)
         # temporal memory linkage
         L = link_matrix(state["L"], w_w, state["p"], self.diagonal)  # (B, N, N)
@@ -306,7 +308,8 @@ class DNC(MemoryController):
         # read weightings: a mix of backward, content and forward
         fwd, bwd = directional_weights(L, w_r_prev)  # (B, R, N)
         c_r = content_weighting(M, k_r, beta_r, over_width)  # (B, R, N)
-        w_r = pi[..., 0:1] * bwd + pi[..., 1:2] * c_r + pi[..., 2:3] * fwd  # (B, R, N)
+        # w_r = pi[0] b + pi[1] c + pi[2] f, the three modes weighted at once   (B, R, N)
+        w_r = (pi.unsqueeze(3) * torch.stack([bwd, c_r, fwd], dim=2)).sum(dim=2)
         r = read_weighted_heads(M, w_r).reshape(B, R * W)  # (B, R W)
 
         if self.memory_trace is not None:

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from models.base import ModelConfig, RecurrentModel, State, register_model
+from models.layers import Linear
 from models.memory import associative_read, associative_write, settle
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}  # f
@@ -75,8 +76,8 @@ class FastWeights(RecurrentModel):
         d_i, d_h = config.input_size, config.hidden_size
         self.d_h = d_h
         # slow weights of the boundary condition: W in R^{d_h x d_h}, C in R^{d_h x d_i}, b in R^{d_h}
-        self.W = nn.Linear(d_h, d_h, bias=False)
-        self.C = nn.Linear(d_i, d_h)
+        self.W = Linear(d_h, d_h, bias=False)
+        self.C = Linear(d_i, d_h)
         with torch.no_grad():
             self.W.weight.copy_(config.recurrent_init * torch.eye(d_h))
             self.C.bias.zero_()

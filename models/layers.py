@@ -1,29 +1,92 @@
 """Small building blocks shared by the recurrent cells: a fused gate projection with optional layer
-normalisation (Ba et al. 2016), zoneout (Krueger et al. 2016) and the initialisations."""
+normalisation (Ba et al. 2016), zoneout (Krueger et al. 2016), the initialisations, and the affine
+map of a recurrence whose weight is transposed once per sequence (``Linear``)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models import noise
 
 
+# --- an affine map used at every step: its weight transposed once per sequence ---------------------
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters, same values) for a map applied at every time step: inside
+    ``sequence_weights`` its weight is transposed once per sequence, and a step is one ``addmm``
+    (``F.linear`` transposes the weight at every call, forward and backward). Elsewhere, or for inputs
+    that are not (B, in) with a bias, it is ``nn.Linear``."""
+
+    weight_t: torch.Tensor | None = None  # (in, out) while a sequence is unrolled
+
+    def start_sequence(self) -> None:
+        self.weight_t = self.weight.t()
+
+    def end_sequence(self) -> None:
+        self.weight_t = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight_t is None or (x.dim() != 2 and self.bias is not None):
+            return F.linear(x, self.weight, self.bias)
+        if x.dim() != 2:  # (..., in) without bias: what F.linear computes, with the weight transposed already
+            return torch.matmul(x, self.weight_t)
+        return x.mm(self.weight_t) if self.bias is None else torch.addmm(self.bias, x, self.weight_t)
+
+
+@contextmanager
+def sequence_weights(model: nn.Module) -> Iterator[None]:
+    """While a sequence is unrolled, every ``Linear`` of ``model`` holds its transposed weight, and every
+    other module with ``start_sequence`` / ``end_sequence`` methods holds what it computes once per
+    sequence from parameters alone (e.g. TARDIS's address term W_a a_i)."""
+    layers = [m for m in model.modules() if hasattr(m, "start_sequence")]
+    for m in layers:
+        m.start_sequence()
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.end_sequence()
+
+
 class GateProjection(nn.Module):
     """One fused affine map W[inputs] + b producing all gates of an equation at once, optionally
-    layer-normalised per gate block. ``sizes`` lists the widths of the blocks in the output."""
+    layer-normalised per gate block. ``sizes`` lists the widths of the blocks in the output;
+    ``offsets`` (one number per block, e.g. a forget-gate bias) are constants added to the blocks'
+    pre-activations (after the layer norm), not parameters."""
 
-    def __init__(self, in_features: int, sizes: list[int], layer_norm: bool = False):
+    def __init__(self, in_features: int, sizes: list[int], layer_norm: bool = False,
+                 offsets: list[float] | None = None):
         super().__init__()
         self.sizes = list(sizes)
-        self.linear = nn.Linear(in_features, sum(self.sizes))
+        self.linear = Linear(in_features, sum(self.sizes))
         self.norms = nn.ModuleList(nn.LayerNorm(s) for s in self.sizes) if layer_norm else None
+        self.offsets = [float(o) for o in offsets] if offsets and any(offsets) else None
+        offset = torch.cat([torch.full((s,), o) for s, o in zip(self.sizes, self.offsets)]) if self.offsets else None
+        self.register_buffer("offset", offset, persistent=False)  # (sum(sizes),), not in checkpoints
 
-    def forward(self, inputs: torch.Tensor) -> list[torch.Tensor]:
-        blocks = self.linear(inputs).split(self.sizes, dim=-1)
+    def forward(self, inputs: torch.Tensor, activation=None, raw: tuple[int, ...] = ()) -> list[torch.Tensor]:
+        """The blocks of W inputs + b (each layer-normalised when asked, then shifted by its offset),
+        passed through ``activation`` except the blocks whose indices are in ``raw``, returned as
+        pre-activations. Without layer norm the offsets are one addition and the activation one call
+        over the whole output (its value on a raw block unused)."""
+        pre = self.linear(inputs)
         if self.norms is not None:
-            blocks = [norm(b) for norm, b in zip(self.norms, blocks)]
-        return list(blocks)
+            blocks = [norm(b) for norm, b in zip(self.norms, pre.split(self.sizes, dim=-1))]
+            if self.offsets:
+                blocks = [b + o if o else b for b, o in zip(blocks, self.offsets)]
+            return [b if activation is None or k in raw else activation(b) for k, b in enumerate(blocks)]
+        if self.offset is not None:
+            pre = pre + self.offset
+        if activation is None:
+            return list(pre.split(self.sizes, dim=-1))
+        blocks = list(activation(pre).split(self.sizes, dim=-1))
+        for k in raw:
+            blocks[k] = pre.narrow(-1, sum(self.sizes[:k]), self.sizes[k])
+        return blocks
 
 
 def zoneout(h_new: torch.Tensor, h_prev: torch.Tensor, p: float, training: bool) -> torch.Tensor:

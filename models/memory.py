@@ -103,8 +103,7 @@ def write_interpolated(M: torch.Tensor, w: torch.Tensor, value: torch.Tensor) ->
     """Soft overwrite: M(i) <- (1 - w(i)) M(i) + w(i) value, for weights w (B, N) over the rows (the
     ARMIN authors' write, algorithimic_tasks/marnn.py:172-174, which with their soft read spreads one
     value over every slot). M (B, N, W), value (B, W) -> (B, N, W), out of place."""
-    w = w.unsqueeze(2)  # (B, N, 1)
-    return (1.0 - w) * M + w * value.unsqueeze(1)
+    return torch.lerp(M, value.unsqueeze(1), w.unsqueeze(2))  # M + w (value - M), one operation
 
 
 def cosine_similarity(M: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -178,9 +177,14 @@ def read_weighted_heads(M: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 def erase_add_write(M: torch.Tensor, w: torch.Tensor, e: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """Soft write by H heads, erase then add (NTM eq. 3-4; the DNC write is the case H = 1):
     M~(i) = M(i) * prod_h (1 - w_h(i) e_h),  then  M(i) = M~(i) + sum_h w_h(i) a_h.
-    M (B, N, W), w (B, H, N), e and a (B, H, W) -> (B, N, W), out of place."""
-    keep = (1.0 - w.unsqueeze(3) * e.unsqueeze(2)).prod(dim=1)  # (B, N, W)  eq. 3
-    return M * keep + torch.bmm(w.transpose(1, 2), a)  # eq. 4
+    M (B, N, W), w (B, H, N), e and a (B, H, W) -> (B, N, W), out of place. One head: the product
+    has one factor, 1 - w e^T, an outer product (no product over heads, whose backward is costly)."""
+    w_t = w.transpose(1, 2)  # (B, N, H)
+    if w.shape[1] == 1:
+        keep = 1.0 - torch.bmm(w_t, e)  # (B, N, W)  eq. 3
+    else:
+        keep = (1.0 - w.unsqueeze(3) * e.unsqueeze(2)).prod(dim=1)  # (B, N, W)  eq. 3
+    return torch.baddbmm(M * keep, w_t, a)  # eq. 4: M~ + sum_h w_h a_h^T
 
 
 def oneplus(x: torch.Tensor) -> torch.Tensor:

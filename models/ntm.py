@@ -55,6 +55,7 @@ from torch import nn
 
 from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
 from models.memory import content_weights_heads, erase_add_write, oneplus, read_weighted_heads
+from models.layers import Linear
 
 HEAD_INPUTS = ("h", "c", "c_normalized")
 # options where the reference code departs from the paper (see the module docstring)
@@ -142,7 +143,7 @@ class NTM(RecurrentModel):
         self.head_width = sum(self.address_sizes)
         erase_width = H_w * W if config.separate_erase else 0
         self.head_sizes = [(H_r + H_w) * self.head_width, erase_width, H_w * W]
-        self.W_head = nn.Linear(d_h, sum(self.head_sizes))
+        self.W_head = Linear(d_h, sum(self.head_sizes))
         self.readout = nn.Linear(d_h + H_r * W, config.output_size)
         self.register_buffer("shift_index", shift_index(N, config.shift_range), persistent=False)
         # learned initial state (module docstring)

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.base import RecurrentModel
+from models.layers import Linear
 
 
 class NotVectorizable(ValueError):
@@ -219,6 +220,7 @@ class SeededLayerNorm(nn.Module):
 
 SEEDED_LAYERS: dict[type, Callable[[list], nn.Module]] = {
     nn.Linear: SeededLinear,
+    Linear: SeededLinear,  # models/layers.py's nn.Linear for maps applied at every step
     nn.LSTMCell: SeededLSTMCell,
     nn.LayerNorm: SeededLayerNorm,
 }

@@ -60,7 +60,7 @@ from torch import nn
 
 from models.armin import WRITE_INPUTS
 from models.base import ModelConfig, RecurrentModel, State, config_variant, register_model
-from models.layers import GateProjection, init_recurrent_weights_
+from models.layers import GateProjection, Linear, init_recurrent_weights_
 from models.memory import gumbel_sigmoid, read_one_hot, write_discrete, written_slot
 
 USAGE_NORMS = {"l2": 2.0, "l1": 1.0}  # name -> p of the norm u_t = U_t / |U_t|_p
@@ -183,9 +183,9 @@ class TardisAddressing(nn.Module):
         self.normalize_logits = config.normalize_logits
         self.block_last_read = config.block_last_read
         self.keys = nn.Parameter(torch.empty(n_mem, config.key_size))  # a_i, the address part of M
-        self.W_q = nn.Linear(d_i + d_h + n_mem, d_a)  # [W_x, W_h, W_u] and b
-        self.W_a = nn.Linear(config.key_size, d_a, bias=False)  # W_m's block over a_i
-        self.W_c = nn.Linear(d_r, d_a, bias=False)  # W_m's block over c_t[i]
+        self.W_q = Linear(d_i + d_h + n_mem, d_a)  # [W_x, W_h, W_u] and b
+        self.W_a = Linear(config.key_size, d_a, bias=False)  # W_m's block over a_i
+        self.W_c = Linear(d_r, d_a, bias=False)  # W_m's block over c_t[i]
         self.a = nn.Parameter(torch.empty(d_a))
         init_recurrent_weights_(self)  # orthogonal matrices (keys included), zero bias
         if config.address_init == "code":
@@ -214,6 +214,15 @@ class TardisAddressing(nn.Module):
         else:
             nn.init.xavier_uniform_(a)
 
+    key_term: torch.Tensor | None = None  # W_a a_i while a sequence is unrolled (parameters only)
+
+    def start_sequence(self) -> None:
+        """W_a a_i depends on parameters alone: once per sequence (models.layers.sequence_weights)."""
+        self.key_term = self.W_a(self.keys)
+
+    def end_sequence(self) -> None:
+        self.key_term = None
+
     def forward(
         self, x_t: torch.Tensor, h_prev: torch.Tensor, M: torch.Tensor, U: torch.Tensor, last_read: torch.Tensor
     ) -> torch.Tensor:
@@ -221,7 +230,8 @@ class TardisAddressing(nn.Module):
         U (B, N), the one-hot of the cell read at t-1 (B, N), zeros before the first read -> pi_t (B, N)."""
         u_t = F.normalize(U, p=self.usage_p, dim=-1)  # (B, N); zeros before the first read
         q_t = self.W_q(torch.cat([x_t, h_prev, u_t], dim=-1))  # (B, d_a)
-        z = torch.tanh(q_t.unsqueeze(1) + self.W_a(self.keys) + self.W_c(M))  # (B, N, d_a)
+        key_term = self.W_a(self.keys) if self.key_term is None else self.key_term  # (N, d_a)
+        z = torch.tanh(q_t.unsqueeze(1) + key_term + self.W_c(M))  # (B, N, d_a)
         pi_t = z @ self.a  # (B, N)
         if self.block_last_read:  # code: marnn.py:254
             pi_t = pi_t - BLOCKED_READ_PENALTY * last_read
@@ -242,11 +252,12 @@ class TARDIS(RecurrentModel):
         self.d_h, self.d_r, self.n_mem = d_h, d_r, n_mem
         self.addressing = TardisAddressing(config)  # pi_t
         # [f; i; o] (d_h each) and [alpha; beta] (scalars) over [x_t, h_{t-1}, r_t]
-        self.W_g = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, 2])
+        #   f's pre-activation shifted by the forget bias (a constant, not a parameter)
+        self.W_g = GateProjection(d_i + d_h + d_r, [d_h, d_h, d_h, 2], offsets=[config.forget_bias, 0.0, 0.0, 0.0])
         # candidate c~_t over [x_t, alpha h_{t-1}, beta r_t]
-        self.W_c = nn.Linear(d_i + d_h + d_r, d_h)
+        self.W_c = Linear(d_i + d_h + d_r, d_h)
         # micro-state m_t written to memory
-        self.W_w = nn.Linear((d_i + d_h) if config.write_input == "xh" else d_h, d_r)
+        self.W_w = Linear((d_i + d_h) if config.write_input == "xh" else d_h, d_r)
         # output layer over o_t = [h_t, r_t]
         self.readout = nn.Linear(d_h + d_r, config.output_size)
         init_recurrent_weights_(self)  # the addressing's vector a keeps its own uniform init ...
@@ -294,13 +305,13 @@ class TARDIS(RecurrentModel):
         )  # (B, d_r), (B,), (B, N)
 
         # controller
-        f, i, o, ab = self.W_g(torch.cat([x_t, h_prev, r_t], dim=-1))
+        f, i, o, ab = self.W_g(torch.cat([x_t, h_prev, r_t], dim=-1), torch.sigmoid, raw=(3,))  # ab: pre-activation
         noise, one_sample = cfg.gate_noise and self.training, cfg.gate_noise_form == "gumbel"
         ab = gumbel_sigmoid(ab, 1.0 / cfg.gate_temperature, noise=noise, one_sample=one_sample)
         alpha, beta = ab.split(1, dim=-1)  # (B, 1) each
         c_tilde = torch.tanh(self.W_c(torch.cat([x_t, alpha * h_prev, beta * r_t], dim=-1)))
-        c_t = torch.sigmoid(f + cfg.forget_bias) * c_prev + torch.sigmoid(i) * c_tilde
-        h_t = torch.sigmoid(o) * torch.tanh(c_t)
+        c_t = f * c_prev + i * c_tilde
+        h_t = o * torch.tanh(c_t)
 
         # write: the next empty cell while the memory fills, else the cell just read
         m_t = self.W_w(h_t if cfg.write_input == "h" else torch.cat([x_t, h_t], dim=-1))  # (B, d_r)

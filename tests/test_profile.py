@@ -154,6 +154,12 @@ def test_table4_report_from_a_scaled_down_profile(tmp_path):
     assert list(table.columns) == ["LSTM-1", "LSTM-2", "ARMIN-1", "ARMIN-2"]
     assert table.loc["hidden", "ARMIN-1"] == "10" and table.loc["n_mem", "ARMIN-2"] == "10"
     assert table.loc["train chars/s (paper)", "LSTM-1"] == "71000" and table.loc["sizes as paper", "LSTM-1"] == "no"
+    rows = pd.read_csv(out / "profile.csv").set_index(["setup", "mode"])
+    train = rows.loc[("ARMIN-1", "train")]
+    assert table.loc["train operators/step: fwd, bwd, opt (ours)", "ARMIN-1"] == (
+        f"{train.ops_forward:,.0f}, {train.ops_backward:,.0f}, {train.ops_optimizer:,.0f}")
+    assert table.loc["infer operators/step (ours)", "LSTM-1"] == f"{rows.loc[('LSTM-1', 'infer'), 'ops_forward']:,.0f}"
+    assert table.loc["operators counted under torch", "ARMIN-1"] == torch.__version__
 
 
 @pytest.mark.parametrize("args, message", [

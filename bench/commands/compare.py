@@ -8,14 +8,19 @@ refused when their machine columns differ). Which speed (--speed): ``best`` (def
 lengthens some steps; ``median``, the reported chars/s; ``cpu``, the least CPU time of the step's
 thread, which other processes do not inflate: the steadiest on a shared CPU with 1 torch thread
 (what CI uses), meaningless on a GPU. Memory is compared on
-``exact_memory_bytes``, which is the same on every run of the same code and sizes. A baseline row
-with no match in CURRENT is a failure too (the gate must not pass by measuring less).
+``exact_memory_bytes``, which is the same on every run of the same code and sizes. Operator counts
+(``ops_forward``, ``ops_backward``, ``ops_optimizer``: ATen operators dispatched by one step, exact)
+are gated at zero tolerance: any increase fails, until the baseline is regenerated with the change.
+They depend on the torch version, so when the two sides were counted under different versions they
+are not compared and a line says to re-baseline (not a failure); a baseline without counts likewise.
+A baseline row with no match in CURRENT is a failure too (the gate must not pass by measuring less).
 
 The gate never passes vacuously: a side with no rows, a missing or non-finite speed or memory value,
 a limit that is not a finite number, or a reference model absent from a run, setup and mode of either
 side is bad input (exit 2, one line naming it).
 
-Exit code 0: no regression; 1: a row regressed or is missing (a table says which); 2: bad input.
+Exit code 0: no regression; 1: a row regressed (slower, more memory, more operators) or is missing (a
+table says which); 2: bad input.
 
 Examples:
   bench compare results/baselines/ci-profile.csv /tmp/ci --max-slowdown 10% --max-memory-growth 5%
@@ -39,8 +44,11 @@ from bench.profile_engine import REFERENCE_MODEL
 NAME = "compare"
 HELP = "compare a profile with a baseline; exit 1 on slowdowns or memory growth beyond the limits"
 MEMORY_COLUMN = "exact_memory_bytes"
+OPS_COLUMNS = ("ops_forward", "ops_backward", "ops_optimizer")  # exact operator counts per step, gated at zero
+VERSION_COLUMN = "torch_version"  # operator counts are compared only under the same torch version
+REBASELINE = "regenerate the baseline (results/baselines/README.md)"
 SPEED_COLUMNS = {"best": "chars_per_s_best", "median": "chars_per_s", "cpu": "chars_per_cpu_s"}
-OK, SLOWER, MORE_MEMORY, MISSING, NEW = "ok", "SLOWER", "MORE MEMORY", "MISSING", "new"  # all but ok/new fail
+OK, SLOWER, MORE_MEMORY, MORE_OPS, MISSING, NEW = "ok", "SLOWER", "MORE MEMORY", "MORE OPS", "MISSING", "new"  # all but ok/new fail
 MACHINE_COLUMNS = ("hostname", "device_name", "cpu_model")  # raw speeds are compared only when these agree
 
 
@@ -103,7 +111,38 @@ def comparable_rows(df: pd.DataFrame, side: str, reference: str, speed: str, raw
         if not raw_speeds and not math.isfinite(row["speed_ratio"]):
             raise ConfigError(f"{side} profile: no {reference!r} row in the run, setup and mode of "
                               f"{_row_name(row)} to divide its speed by (--reference)")
-    return rows[ROW_KEY + ["speed_ratio", speed, MEMORY_COLUMN]]
+    for column in OPS_COLUMNS:
+        if column not in rows.columns:
+            rows[column] = math.nan
+        rows[column] = pd.to_numeric(rows[column], errors="coerce")
+    return rows[ROW_KEY + ["speed_ratio", speed, MEMORY_COLUMN, *OPS_COLUMNS]]
+
+
+def operator_gate(baseline: pd.DataFrame, current: pd.DataFrame) -> str | None:
+    """None when the two sides' operator counts can be compared; else why not (a line to print)."""
+    if not any(c in baseline.columns and baseline[c].notna().any() for c in OPS_COLUMNS):
+        return f"operator counts not compared: the baseline has none; {REBASELINE}"
+    versions = []
+    for df in (baseline, current):
+        versions.append(sorted(map(str, df[VERSION_COLUMN].dropna().unique())) if VERSION_COLUMN in df.columns else [])
+    if versions[0] != versions[1]:
+        return (f"operator counts not compared: counted under torch {', '.join(versions[0]) or '?'} (baseline) and "
+                f"{', '.join(versions[1]) or '?'} (current); {REBASELINE} under this torch")
+    return None
+
+
+def _ops(r: dict, side: str) -> float:
+    values = [r[f"{c}_{side}"] for c in OPS_COLUMNS]
+    return math.nan if all(pd.isna(v) for v in values) else sum(0 if pd.isna(v) else v for v in values)
+
+
+def more_operators(r: dict) -> bool:
+    """A phase of the row dispatches more operators than the baseline's, or has lost its count."""
+    for c in OPS_COLUMNS:
+        base, cur = r[f"{c}_base"], r[f"{c}_cur"]
+        if not pd.isna(base) and (pd.isna(cur) or cur > base):
+            return True
+    return False
 
 
 def check_same_machine(baseline: pd.DataFrame, current: pd.DataFrame) -> None:
@@ -131,6 +170,7 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, max_slowdown: float, 
         check_same_machine(baseline, current)
     sides = [comparable_rows(df, side, reference, speed, raw_speeds)
              for side, df in (("baseline", baseline), ("current", current))]
+    ops_note = operator_gate(baseline, current)
     merged = sides[0].merge(sides[1], on=ROW_KEY, how="outer", suffixes=("_base", "_cur"), indicator=True)
     basis_column = speed if raw_speeds else "speed_ratio"
     rows = []
@@ -147,12 +187,16 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, max_slowdown: float, 
             speed_gated = raw_speeds or r["model"] != reference  # the reference's own ratio is 1 by definition
             problems = [SLOWER] if speed_gated and slowdown > max_slowdown else []
             problems += [MORE_MEMORY] if growth > max_memory_growth else []
+            problems += [MORE_OPS] if ops_note is None and more_operators(r) else []
             verdict = ", ".join(problems) or OK
         rows.append({**{k: r[k] for k in ROW_KEY}, "basis": "chars/s" if raw_speeds else f"x {reference}",
                      "speed_base": base_speed, "speed_cur": cur_speed, "slowdown": slowdown,
                      "memory_base": r[f"{MEMORY_COLUMN}_base"], "memory_cur": r[f"{MEMORY_COLUMN}_cur"],
-                     "memory_growth": growth, "verdict": verdict})
-    return pd.DataFrame(rows).sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+                     "memory_growth": growth, "ops_base": _ops(r, "base"), "ops_cur": _ops(r, "cur"),
+                     "verdict": verdict})
+    result = pd.DataFrame(rows).sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+    result.attrs["ops_note"] = ops_note
+    return result
 
 
 def _number(value: float, fmt: str) -> str:
@@ -162,13 +206,14 @@ def _number(value: float, fmt: str) -> str:
 def result_table(result: pd.DataFrame, max_slowdown: float, max_memory_growth: float) -> Table:
     table = Table(title=f"bench compare (limits: slowdown {max_slowdown:.0%}, memory growth {max_memory_growth:.0%})")
     for header in ("model", "setup", "mode", "speed basis", "baseline", "current", "slowdown",
-                   "memory base", "memory now", "growth", "verdict"):
+                   "memory base", "memory now", "growth", "ops base", "ops now", "verdict"):
         table.add_column(header, justify="left" if header in ("model", "setup", "mode", "speed basis", "verdict") else "right")
     for r in result.itertuples():
         style = "bold red" if r.verdict not in (OK, NEW) else ""
         table.add_row(r.model, r.setup, r.mode, r.basis, _number(r.speed_base, ".4g"), _number(r.speed_cur, ".4g"),
                       _number(r.slowdown, "+.1%"), _number(r.memory_base, ",.0f"), _number(r.memory_cur, ",.0f"),
-                      _number(r.memory_growth, "+.1%"), r.verdict, style=style)
+                      _number(r.memory_growth, "+.1%"), _number(r.ops_base, ",.0f"), _number(r.ops_cur, ",.0f"),
+                      r.verdict, style=style)
     return table
 
 
@@ -179,6 +224,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
     result = compare(baseline, current, args.max_slowdown, args.max_memory_growth, args.reference,
                      SPEED_COLUMNS[args.speed], args.raw_speeds_same_machine)
     console.print(result_table(result, args.max_slowdown, args.max_memory_growth))
+    if result.attrs.get("ops_note"):
+        console.print(f"[yellow]{result.attrs['ops_note']}[/]")
+    fewer = result[(result.verdict == OK) & (result.ops_cur < result.ops_base)]
+    if len(fewer):
+        console.print(f"{len(fewer)} row(s) dispatch fewer operators than the baseline: {REBASELINE} to lock that in")
     failed = result[~result.verdict.isin((OK, NEW))]
     if len(failed):
         console.print(f"[bold red]{len(failed)} regression(s):[/] "

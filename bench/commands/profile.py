@@ -69,15 +69,15 @@ def summary_table(rows: list[dict]) -> Table:
 
     df = with_speed_ratios(pd.DataFrame(rows))
     table = Table(title="bench profile (chars/s = time steps x batch per second, median)")
-    for header in ("setup", "model", "mode", "path", "chars/s", "x lstm", "peak MB", "exact bytes"):
+    for header in ("setup", "model", "mode", "path", "chars/s", "x lstm", "peak MB", "exact bytes", "ops/t"):
         table.add_column(header, justify="left" if header in ("setup", "model", "mode", "path") else "right")
     for r in df.itertuples():
         if isinstance(getattr(r, "skipped", None), str):
-            table.add_row(r.setup, r.model, r.mode, "skipped", "-", "-", "-", r.skipped)
+            table.add_row(r.setup, r.model, r.mode, "skipped", "-", "-", "-", r.skipped, "-")
             continue
         ratio = "-" if pd.isna(r.speed_ratio) else f"{r.speed_ratio:.3f}"
         table.add_row(r.setup, r.model, r.mode, r.path, f"{r.chars_per_s:,.0f}", ratio,
-                      f"{r.peak_memory_bytes / MB:,.1f}", f"{r.exact_memory_bytes:,}")
+                      f"{r.peak_memory_bytes / MB:,.1f}", f"{r.exact_memory_bytes:,}", f"{r.ops_per_time_step:,.1f}")
     return table
 
 

@@ -57,6 +57,9 @@ def table4(inputs: list[Path], out: Path, console) -> list[Path]:
             "train chars/s (ours)": round(train.chars_per_s),
             "train chars/s (paper)": p.speed_chars_per_s,
             "infer chars/s (ours)": None if infer is None else round(infer.chars_per_s),
+            "train operators/step: fwd, bwd, opt (ours)": _operators(train),
+            "infer operators/step (ours)": None if infer is None else _operators(infer),
+            "operators counted under torch": train.get("torch_version") if _has_counts(train) else None,
             "BPC (ours)": None,  # needs the character-level language-modelling task
             "BPC (paper)": p.bpc,
             "device (ours)": f"{train.device} {train.device_name}, {int(train.num_threads)} thread(s)",
@@ -74,6 +77,18 @@ def table4(inputs: list[Path], out: Path, console) -> list[Path]:
         shown.add_row(*map(_cell, record))
     console.print(shown)
     return write_table(df, out, "table4", "ARMIN paper Table 4: setups on Penn Treebank (ours beside the paper's)")
+
+
+def _has_counts(row: pd.Series) -> bool:
+    return not pd.isna(row.get("ops_forward"))
+
+
+def _operators(row: pd.Series) -> str | None:
+    """ATen operators dispatched by one step, per phase (bench/op_count.py); None for a profile without them."""
+    if not _has_counts(row):
+        return None
+    phases = [row.get(c) for c in ("ops_forward", "ops_backward", "ops_optimizer")]
+    return ", ".join(f"{int(v):,}" for v in phases if not pd.isna(v))
 
 
 def _cell(value) -> str:
