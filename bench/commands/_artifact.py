@@ -12,6 +12,7 @@ from rich.console import Console
 
 from bench.commands._arguments import folder
 from bench.config import ConfigError
+from bench.reports.render import FORMATS, artifact_options
 
 
 def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
@@ -24,6 +25,10 @@ def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
         parser.add_argument("--in", "-i", dest="inputs", action="append", type=Path,
                             help="results folder or CSV (repeatable; default results/)")
         parser.add_argument("--out", "-o", type=folder, help="folder to write (default: the first input folder)")
+        parser.add_argument("--format", "-f", choices=FORMATS, default="markdown",
+                            help="tables: CSV and Markdown (default), CSV and LaTeX, or CSV alone")
+        parser.add_argument("--all-runs", action="store_true",
+                            help="generalisation: every run, solved and unsolved apart (default: solved runs only)")
 
     def main(args: argparse.Namespace, console: Console) -> int:
         builders = getattr(importlib.import_module(module_name), attribute)
@@ -33,7 +38,9 @@ def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
         out = args.out or (inputs[0] if inputs[0].suffix != ".csv" else inputs[0].parent)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} is a file; give a folder to write the {kind} into")
-        for path in builders[args.name](inputs, out, console):
+        with artifact_options(format=args.format, all_runs=args.all_runs):
+            written = builders[args.name](inputs, out, console)
+        for path in written:
             console.print(f"wrote {path}")
         return 0
 

@@ -24,10 +24,9 @@ from typing import Mapping
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
 from bench.config import ConfigError, load_config
-from bench.reports import paper_table, read_csvs, register_report, write_table
+from bench.reports import paper_table, read_csvs, register_report, show_table, write_table
 from bench.status import FINISHED
 from bench.stats import MIN_RUNS_FOR_MEDIAN_INTERVAL, Sample, compare_samples, km_median, wilson_interval
 
@@ -47,7 +46,10 @@ def paper_name(preset: str) -> str:
 
 
 def paper_row(paper: pd.DataFrame, model: str, task: str) -> pd.Series | None:
-    """The paper's Table 1 row for our preset ``model`` on ``task`` (``paper`` indexed by model, task)."""
+    """The paper's Table 1 row for our preset ``model`` on ``task`` (``paper`` indexed by model, task); a
+    task's "-code" preset ("priority_sort-code") is a variant of the paper's task and has its row."""
+    if task.endswith("-code") and task[:-len("-code")] in TASK_ORDER:
+        task = task[:-len("-code")]
     key = (paper_name(model), task)
     return paper.loc[key] if key in paper.index else None
 
@@ -347,12 +349,7 @@ def table1(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     if by_variant is not None:
         views.append((by_variant, VARIANTS_TITLE, FOOTNOTE))
     for frame, title, caption in views:
-        view = Table(title=title, caption=caption)
-        for col in frame.columns:
-            view.add_column(str(col))
-        for _, r in frame.iterrows():
-            view.add_row(*(str(v) for v in r.values))
-        console.print(view)
+        show_table(console, frame, title, caption)
     title = ("ARMIN paper Table 1, ours beside the paper's (minutes = training time; "
              f"long table: also mean ± std over the seeds that solved)\n\n{FOOTNOTE}")
     pairs_title = ("Table 1 pairwise: which model solves faster, log-rank test on iterations and on minutes to "
