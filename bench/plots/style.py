@@ -92,4 +92,4 @@ class PlainLogFormatter(LogFormatterSciNotation):
 def log_axis(axis) -> None:
     """A log axis labelled in plain numbers, minor ticks labelled where few decades show."""
     axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
-    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1.2, 0.6)))
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2.5, 1.2)))

@@ -97,17 +97,17 @@ def write_table(df: pd.DataFrame, out: Path, stem: str, title: str) -> list[Path
     return written
 
 
-MIN_CELL = 12  # narrower than this, a cell wraps a word per line: show one record per row instead
+WRAP_AT = 32  # a cell longer than this wraps onto lines of about this width
 PADDING = 3  # rich's border and padding per column
 
 
 def fits(df: pd.DataFrame, width: int) -> bool:
-    """Whether every column gets its widest word and at least MIN_CELL characters within ``width``."""
+    """Whether every column gets its longest cell, or WRAP_AT characters where that is longer, within
+    ``width``: else a wide table would wrap its cells a word or two per line."""
     needed = 0
     for column in df.columns:
-        words = [len(w) for v in [column, *df[column].map(_display)] for w in str(v).split()] or [1]
         longest = max(len(_display(v)) for v in [column, *df[column]])
-        needed += max(max(words), min(longest, MIN_CELL)) + PADDING
+        needed += min(longest, WRAP_AT) + PADDING
     return needed <= width
 
 

@@ -210,7 +210,8 @@ def pairs(runs: pd.DataFrame) -> pd.DataFrame:
 def wide(summary: pd.DataFrame) -> pd.DataFrame:
     """Shaped like the paper's Table 1: a row per model, for each task ours and the paper's."""
     paper = paper_table("paper_table1_algorithmic").set_index(["model", "task"])
-    tasks = list(dict.fromkeys(summary.task))
+    order = {t: i for i, t in enumerate(TASK_ORDER)}
+    tasks = sorted(dict.fromkeys(summary.task), key=lambda t: (order.get(t.removesuffix(CODE_SUFFIX), len(order)), t))
     rows = []
     for model, group in summary.groupby("model", sort=False):
         row = {"model": model, "params": group.param_count.iloc[0], "paper params": group.paper_param_count.iloc[0]}
