@@ -238,3 +238,31 @@ def test_generalisation_leaves_out_unsolved_runs_unless_asked(tmp_path):
     every = pd.read_csv(tmp_path / "all" / "generalization_long.csv")
     assert sorted(every.outcome) == ["solved", "solved", "unsolved", "unsolved"]
     assert every[every.outcome == "unsolved"].bit_errors_mean.tolist() == [50.0, 100.0]  # apart, not averaged in
+
+
+def test_table1_minutes_are_iterations_times_the_profiled_cost_where_one_was_profiled(tmp_path):
+    folder = write_algorithmic_folder(tmp_path / "runs")
+    pd.DataFrame([{"model": "ntm", "task": "copy", "seconds_per_iteration": 0.5,
+                   "timestamp": "2026-12-01T00:00:00+00:00"}]).to_csv(folder / "iteration_cost.csv", index=False)
+    assert main(["report", "table1", "--in", str(folder), "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "table1.csv").set_index("model")
+    # ntm solved copy at 600 and 800 of 3 seeds: median 0.8k iterations x 0.5 s = 6.7 min (measured: 1.5 min)
+    assert table.loc["ntm", "copy (ours)"] == "2/3 solved [21%-94%], median 0.8k [0.6k, ∞]† / ≈6.7 min"
+    assert table.loc["ntm-code", "copy (ours)"].endswith("/ 2 min")  # no cost profiled: measured, unmarked
+    long = pd.read_csv(tmp_path / "out" / "table1_long.csv").set_index(["model", "task"])
+    assert long.loc[("ntm", "copy"), "median_minutes"] == 1.5 and "≈ min: iterations x" in (
+        tmp_path / "out" / "table1.md").read_text()
+
+
+def test_bench_cost_profiles_each_model_and_task_of_the_runs(tmp_path):
+    import json
+
+    from bench.iteration_cost import FILENAME
+
+    rows = [dict(run_row("lstm", "copy", seed, "unsolved"), model_options=json.dumps({"hidden_size": 8}),
+                 task_options=json.dumps({"bits": 4, "min_length": 1, "max_length": 3})) for seed in (0, 1)]
+    folder = write_algorithmic_folder(tmp_path / "runs", rows)
+    assert main(["cost", "--in", str(folder), "--rounds", "1"]) == 0
+    costs = pd.read_csv(folder / FILENAME)
+    assert costs[["model", "task"]].values.tolist() == [["lstm", "copy"]]  # one row for the two seeds
+    assert 0 < costs.seconds_per_iteration.iloc[0] < 1 and "alone, 1 thread" in costs.method.iloc[0]

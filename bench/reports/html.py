@@ -26,6 +26,7 @@ import pandas as pd
 from rich.console import Console
 
 from bench.config import ConfigError
+from bench.iteration_cost import read_costs
 from bench.plots import PLOTS
 from bench.reports import read_csvs, register_report
 from bench.reports import table1 as t1
@@ -135,13 +136,18 @@ def table1_section(site: Site, runs: pd.DataFrame | None, folders: list[Path]) -
         section.missing.append("Table 1: no finished run of copy, repeat copy, associative recall or priority sort "
                                "in the inputs")
         return section
-    summary = t1.summarise(runs)
-    site.table(section, t1.wide(summary), "table1", "Table 1, ours beside the paper's", t1.FOOTNOTE)
+    costs = read_costs(folders)
+    summary = t1.summarise(runs, costs)
+    footnote = f"{t1.FOOTNOTE}; {t1.minutes_note(costs)}"
+    if costs is None:
+        section.missing.append("Comparable minutes: no iteration_cost.csv in the inputs (bench cost --in FOLDER "
+                               "profiles each model's training iteration alone); Table 1 shows measured minutes")
+    site.table(section, t1.wide(summary), "table1", "Table 1, ours beside the paper's", footnote)
     by_variant = t1.variants(runs, summary)
     if by_variant is None:
         section.missing.append("Table 1 by variant: no model has runs of both its paper and its code variant")
     else:
-        site.table(section, by_variant, "table1_variants", t1.VARIANTS_TITLE, t1.VARIANTS_NOTE)
+        site.table(section, by_variant, "table1_variants", t1.VARIANTS_TITLE, f"{t1.VARIANTS_NOTE}; {footnote}")
     site.table(section, statistics_view(summary), "table1_statistics",
                "Solve statistics per cell (numbers)", "interval columns: 95%; inf: not reached; budget and median in "
                "thousands of iterations; loss: mean of the last 10 validations, the paper's figure for unsolved cells")
@@ -171,7 +177,9 @@ def statistics_view(summary: pd.DataFrame) -> pd.DataFrame:
         "median k": s.median_k.astype(float).round(2), "median k low": s.median_k_low.astype(float).round(2),
         "median k high": s.median_k_high.astype(float).round(2), "budget k": s.budget_k,
         "loss (unsolved)": s.ours_value.where(unsolved).astype(float).round(4),
-        "median minutes": s.median_minutes.astype(float).round(1), "diverged": s.diverged,
+        "ms per iteration (profiled)": (s.seconds_per_iteration * 1000).round(1),
+        "median minutes (iterations x profiled)": s.median_minutes_profiled.astype(float).round(1),
+        "median minutes (measured)": s.median_minutes.astype(float).round(1), "diverged": s.diverged,
         "paper": [t1.cell(v, None, m, o) for v, m, o in zip(s.paper_value, s.paper_minutes, s.paper_outcome)],
     })
 

@@ -28,6 +28,7 @@ from rich.console import Console
 from bench.config import ConfigError, load_config
 from bench.reports import paper_table, read_csvs, register_report, show_table, write_table
 from bench.status import FINISHED
+from bench.iteration_cost import read_costs
 from bench.stats import MIN_RUNS_FOR_MEDIAN_INTERVAL, Sample, compare_samples, km_median, wilson_interval
 
 THOUSAND = 1000.0
@@ -98,9 +99,40 @@ NUMBER_COLUMNS = {"iterations_budget", "iterations_to_solve", "time_to_solve_s",
                   "param_count"}  # the figures summarise averages
 
 
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+PROFILED = "≈"  # marks minutes computed as iterations x the per-iteration cost profiled alone
+PROFILED_NOTE = (f"{PROFILED} min: iterations x the training cost per iteration profiled alone on one machine "
+                 "(bench cost; validation excluded), comparable across models; the measured minutes are columns "
+                 "of their own in the long table")
+
+
+def minutes_note(costs: pd.DataFrame | None) -> str:
+    """What a Table 1 cell's minutes are, with or without profiled per-iteration costs."""
+    if costs is not None:
+        return PROFILED_NOTE
+    return ("min: training time as measured, not comparable across models trained at once or vectorized "
+            "(bench cost profiles each alone)")
+
+
+def add_profiled_minutes(summary: pd.DataFrame, costs: pd.DataFrame | None) -> pd.DataFrame:
+    """Columns ``seconds_per_iteration`` (from ``costs``, bench cost's iteration_cost.csv), and minutes as
+    iterations x that cost: ``median_minutes_profiled`` (with its interval, from the median iterations to
+    solve) and ``budget_minutes_profiled``; missing where no cost was profiled for the model and task."""
+    summary = summary.copy()
+    per = {} if costs is None else {(m, t): float(c) for m, t, c in
+                                    costs[["model", "task", "seconds_per_iteration"]].itertuples(index=False)}
+    seconds = summary.apply(lambda r: per.get((r.model, r.task), math.nan), axis=1).astype(float)
+    summary["seconds_per_iteration"] = seconds
+    for column in ("median_k", "median_k_low", "median_k_high"):
+        summary[column.replace("median_k", "median_minutes_profiled")] = (
+            pd.to_numeric(summary[column], errors="coerce") * THOUSAND * seconds / SECONDS_PER_MINUTE)
+    summary["budget_minutes_profiled"] = summary.budget_k * THOUSAND * seconds / SECONDS_PER_MINUTE
+    return summary
+
+
+def summarise(runs: pd.DataFrame, costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (model, task): our figure (k iterations to solve, or final loss) with its spread
-    across seeds, minutes, and the paper's figure beside it."""
+    across seeds, measured minutes, minutes from the profiled per-iteration cost where ``costs`` has it,
+    and the paper's figure beside it."""
     runs = runs[runs.status.isin(FINISHED)].copy()
     for column in NUMBER_COLUMNS & set(runs.columns):  # a malformed value reads as missing
         runs[column] = pd.to_numeric(runs[column], errors="coerce")
@@ -138,7 +170,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
         })
     if not rows:
         raise ConfigError("no finished runs (solved, unsolved or diverged) in the given results")
-    df = pd.DataFrame(rows)
+    df = add_profiled_minutes(pd.DataFrame(rows), costs)
     order = {t: i for i, t in enumerate(TASK_ORDER)}
     return df.sort_values(["model", "task"], key=lambda s: s.map(order).fillna(99) if s.name == "task" else s)
 
@@ -152,6 +184,11 @@ def cell(value, spread, minutes, outcome) -> str:
     return f"{figure} / {minutes:.0f} min" if minutes is not None and not pd.isna(minutes) else figure
 
 
+def _minutes(value: float) -> str:
+    """'6.7 min' under 10 minutes, '42 min' from there."""
+    return f"{value:.1f} min" if value < 10 else f"{value:.0f} min"
+
+
 def _bound(value: float) -> str:
     return "∞" if value == float("inf") else f"{value:.1f}k"
 
@@ -161,7 +198,10 @@ def stats_cell(r) -> str:
     '0/2 solved [0-66%] in 30k, loss 0.404 / 20 min' (the paper's figure for unsolved cells, with the
     largest budget of those runs: losses after different budgets are not comparable)."""
     solved = f"{r.solved} solved [{r.solve_low:.0%}-{r.solve_high:.0%}]"
+    profiled = not pd.isna(getattr(r, "seconds_per_iteration", math.nan))
     if r.ours_outcome == "unsolved" and not (r.solve_fraction > 0):
+        if profiled:
+            return f"{solved} in {r.budget_k:g}k, loss {r.ours_value:.3f} / {PROFILED}{_minutes(r.budget_minutes_profiled)}"
         return f"{solved} in {r.budget_k:g}k, {cell(r.ours_value, None, r.ours_minutes, 'unsolved')}"
     if r.median_k is None or pd.isna(r.median_k):
         return solved
@@ -170,7 +210,8 @@ def stats_cell(r) -> str:
         median = f"median not reached (> {r.budget_k:g}k)"
     else:
         median = f"median {r.median_k:.1f}k [{_bound(r.median_k_low)}, {_bound(r.median_k_high)}]{mark}"
-    minutes = "" if pd.isna(r.median_minutes) or r.median_minutes == float("inf") else f" / {r.median_minutes:.0f} min"
+    shown, mark = (r.median_minutes_profiled, PROFILED) if profiled else (r.median_minutes, "")
+    minutes = "" if pd.isna(shown) or shown == float("inf") else f" / {mark}{_minutes(shown) if profiled else f'{shown:.0f} min'}"
     return f"{solved}, {median}{minutes}"
 
 
@@ -341,23 +382,25 @@ def table1(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     the paper's; the log-rank comparisons of every two models per task (table1_pairs); and where the runs
     hold a model in both variants, paper and code variant beside Table 1 (table1_variants)."""
     runs = read_csvs(inputs, "runs.csv")
-    summary = summarise(runs)
+    costs = read_costs(inputs)
+    summary = summarise(runs, costs)
+    footnote = f"{FOOTNOTE}; {minutes_note(costs)}"
     table, comparisons, by_variant = wide(summary), pairs(runs), variants(runs, summary)
     views = [(table, "Table 1 (ours vs paper): solved k/n, median k iterations / minutes to solve, or mean loss of "
-                     "the last 10 validations", FOOTNOTE),
+                     "the last 10 validations", footnote),
              (comparisons[["task", "model_a", "model_b", "solved_a", "solved_b", "verdict_iterations",
                            "verdict_minutes"]], "Which model solves faster (log-rank test over seeds)", None)]
     if by_variant is not None:
-        views.append((by_variant, VARIANTS_TITLE, FOOTNOTE))
+        views.append((by_variant, VARIANTS_TITLE, footnote))
     for frame, title, caption in views:
         show_table(console, frame, title, caption)
-    title = ("ARMIN paper Table 1, ours beside the paper's (minutes = training time; "
-             f"long table: also mean ± std over the seeds that solved)\n\n{FOOTNOTE}")
+    title = ("ARMIN paper Table 1, ours beside the paper's (long table: also mean ± std over the seeds that solved, "
+             f"and the measured minutes)\n\n{footnote}")
     pairs_title = ("Table 1 pairwise: which model solves faster, log-rank test on iterations and on minutes to "
                    "solve (unsolved runs censored at their budget); a verdict at p < 0.05, or that the runs are too "
                    "few for any outcome to reach it")
     written = (write_table(summary, out, "table1_long", title) + write_table(table, out, "table1", title)
                + write_table(comparisons, out, "table1_pairs", pairs_title))
     if by_variant is not None:
-        written += write_table(by_variant, out, "table1_variants", f"{VARIANTS_TITLE}\n\n{VARIANTS_NOTE}\n\n{FOOTNOTE}")
+        written += write_table(by_variant, out, "table1_variants", f"{VARIANTS_TITLE}\n\n{VARIANTS_NOTE}\n\n{footnote}")
     return written
