@@ -20,7 +20,7 @@ from rich.console import Console
 
 from bench.config import ConfigError
 from bench.plots import register_plot, save
-from bench.plots.style import THRESHOLD_STYLE, log_axis, model_style, thousands_axis
+from bench.plots.style import THRESHOLD_STYLE, caption, log_axis, model_style, thousands_axis
 from bench.reports import read_csvs
 from bench.reports.table1 import TASK_ORDER
 
@@ -112,7 +112,7 @@ def figure2(inputs: list[Path], out: Path, console: Console) -> list[Path]:
             lows.append(float(np.nanmin(losses.values)))
             highs.append(float(np.nanmax(median.values)))
         ax.set_yscale("log")
-        bottom, top = max(min(lows), LOSS_FLOOR) / 1.3, max(highs) * 1.3  # the data's range, not the threshold's
+        bottom, top = max(min(lows), LOSS_FLOOR) / 1.15, max(highs) * 1.15  # the data's range, not the threshold's
         ax.set_ylim(bottom, top)
         where = "" if bottom <= threshold <= top else " (below the axis)" if threshold < bottom else " (above)"
         ax.axhline(threshold, **THRESHOLD_STYLE, label=f"solved threshold {threshold:g}{where}")
@@ -124,7 +124,7 @@ def figure2(inputs: list[Path], out: Path, console: Console) -> list[Path]:
         ax.legend(fontsize="x-small", loc="best")
         ax.grid(True, which="major", alpha=0.25)
     axes[0][0].set_ylabel("validation BCE per bit")
-    fig.text(0.5, 0.0, CAPTION, ha="center", va="top", fontsize=8)
+    caption(fig, CAPTION)
     fig.tight_layout()
     paths = save(fig, out, "figure2")
     plt.close(fig)

@@ -12,6 +12,7 @@ A model's colour follows from its name alone, never from the order in which a pl
 from __future__ import annotations
 
 import re
+import textwrap
 import zlib
 
 import matplotlib
@@ -81,6 +82,12 @@ def thousands_axis(axis) -> None:
     axis.set_major_formatter(FuncFormatter(short_number))
 
 
+def caption(fig, text: str) -> None:
+    """``text`` under the figure, wrapped to its width."""
+    characters = max(40, int(fig.get_figwidth() * 16))
+    fig.text(0.5, 0.0, textwrap.fill(text, characters), ha="center", va="top", fontsize=8)
+
+
 class PlainLogFormatter(LogFormatterSciNotation):
     """Log-axis labels as plain numbers (0.6, 0.01, 1e-05 only where short forms run out), on the ticks
     matplotlib would label: every decade, and minor ticks too where the axis spans under a decade."""
@@ -90,6 +97,7 @@ class PlainLogFormatter(LogFormatterSciNotation):
 
 
 def log_axis(axis) -> None:
-    """A log axis labelled in plain numbers, minor ticks labelled where few decades show."""
+    """A log axis labelled in plain numbers; under 2.5 decades some minor ticks labelled too (all of
+    them under half a decade)."""
     axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
-    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2.5, 1.2)))
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2.5, 0.5)))

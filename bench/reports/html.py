@@ -26,6 +26,7 @@ import pandas as pd
 from rich.console import Console
 
 from bench.config import ConfigError
+from bench.iteration_cost import FILENAME as COST_FILE
 from bench.iteration_cost import read_costs
 from bench.plots import PLOTS
 from bench.reports import read_csvs, register_report
@@ -73,7 +74,8 @@ class Site:
             return
         styled = frame.map(_display).style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
         html = styled.to_html(table_attributes=f'class="sortable" id="table-{name}"', table_uuid=name)
-        section.tables.append({"title": title, "caption": caption, "html": html, "csv": csv, "name": name})
+        section.tables.append({"title": title, "caption": caption, "html": html, "csv": csv, "name": name,
+                               "rows": len(frame)})
 
     def figure(self, section: Section, plot: str, inputs: list[Path], title: str, caption: str = "") -> None:
         """Run ``bench plot PLOT`` on ``inputs`` into SITE/figures/; what stops it is noted as missing."""
@@ -129,7 +131,8 @@ def table1_section(site: Site, runs: pd.DataFrame | None, folders: list[Path]) -
                       "Per model and task: k/n seeds solved with the Wilson 95% interval, the Kaplan-Meier median "
                       "iterations to solve with its 95% interval (unsolved runs censored at their budget), the "
                       "budget, and for cells where no run solved the mean loss of the last 10 validations, as the "
-                      "paper reports; minutes are measured training time. The paper's cell beside each of ours.")
+                      "paper reports; minutes as the note under the table says (measured, or iterations x a cost "
+                      "profiled alone). The paper's cell beside each of ours.")
     site.sections.append(section)
     runs = None if runs is None else algorithmic(runs)
     if runs is None or runs.empty or runs[runs.status.isin(t1.FINISHED)].empty:
@@ -266,9 +269,9 @@ def _values(frames: list[pd.DataFrame], column: str) -> list[str]:
 
 def provenance(folder: Path) -> dict:
     """Where a folder's numbers came from, as recorded in its rows and its notes."""
-    files = {name: read_frame(folder / name) for name in ("runs.csv", PROFILE_FILE, "generalization.csv", "curves.csv")
-             if has(folder, name)}
-    frames = [f for name, f in files.items() if name in ("runs.csv", PROFILE_FILE)]
+    files = {name: read_frame(folder / name) for name in ("runs.csv", PROFILE_FILE, "generalization.csv", "curves.csv",
+                                                          COST_FILE) if has(folder, name)}
+    frames = [f for name, f in files.items() if name in ("runs.csv", PROFILE_FILE, COST_FILE)]
     stamps = sorted(_values(frames, "timestamp"))
     devices = _values(frames, "device")
     names = _values(frames, "device_name") or _values(frames, "cpu_model")

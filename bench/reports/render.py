@@ -64,8 +64,8 @@ def latex_escape(text) -> str:
 def _display(value) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
+    if isinstance(value, float):  # a column of integers with gaps is read as floats: 90000.0 -> 90000
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
     return str(value)
 
 

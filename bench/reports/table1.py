@@ -28,6 +28,7 @@ from rich.console import Console
 from bench.config import ConfigError, load_config
 from bench.reports import paper_table, read_csvs, register_report, show_table, write_table
 from bench.status import FINISHED
+from bench.iteration_cost import FILENAME as COST_FILE
 from bench.iteration_cost import read_costs
 from bench.stats import MIN_RUNS_FOR_MEDIAN_INTERVAL, Sample, compare_samples, km_median, wilson_interval
 
@@ -376,13 +377,22 @@ VARIANTS_NOTE = ("code variant: the model's -code preset (the model itself where
                  "holding several names them; paper vs code: log-rank test on iterations to solve")
 
 
+def runs_inputs(inputs: list[Path]) -> list[Path]:
+    """The inputs less the folders that hold only profiled iteration costs (bench cost --out FOLDER)."""
+    def cost_only(path: Path) -> bool:
+        folder = path.parent if path.suffix == ".csv" else path
+        return (folder / COST_FILE).is_file() and not (folder / "runs.csv").is_file()
+
+    return [Path(p) for p in inputs if not cost_only(Path(p))] or list(inputs)
+
+
 @register_report("table1")
 def table1(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     """ARMIN Table 1: solve fraction, median iterations (k) and minutes to solve, or final loss, beside
     the paper's; the log-rank comparisons of every two models per task (table1_pairs); and where the runs
     hold a model in both variants, paper and code variant beside Table 1 (table1_variants)."""
-    runs = read_csvs(inputs, "runs.csv")
     costs = read_costs(inputs)
+    runs = read_csvs(runs_inputs(inputs), "runs.csv")
     summary = summarise(runs, costs)
     footnote = f"{FOOTNOTE}; {minutes_note(costs)}"
     table, comparisons, by_variant = wide(summary), pairs(runs), variants(runs, summary)
