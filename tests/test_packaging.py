@@ -39,7 +39,8 @@ def installed(tmp_path_factory) -> Path:
     (wheel,) = (root / "dist").glob("mannbench-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for expected in ("bench/commands/run.py", "bench/reports/table1.py", "bench/plots/figure2.py",
-                     "bench/benchmarks.yaml", "models/armin.py", "tasks/data.py"):
+                     "bench/benchmarks.yaml", "bench/reports/templates/site.html.j2", "models/armin.py",
+                     "tasks/data.py"):
         assert expected in names, f"{expected} missing from the wheel"
     target = root / "site"
     pip("install", "--no-deps", "--target", str(target), str(wheel), cwd=root)

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from bench.commands._arguments import folder
 from bench.config import ConfigError
+from bench.reports.render import FORMATS, artifact_options
 
 
 def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
@@ -28,6 +29,10 @@ def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
         parser.add_argument("--in", "-i", dest="inputs", action="append", type=Path,
                             help="results folder or CSV (repeatable; default results/)")
         parser.add_argument("--out", "-o", type=folder, help="folder to write (default: the first input folder)")
+        parser.add_argument("--format", "-f", choices=FORMATS, default="markdown",
+                            help="tables: CSV and Markdown (default), CSV and LaTeX, or CSV alone")
+        parser.add_argument("--all-runs", action="store_true",
+                            help="generalisation: every run, solved and unsolved apart (default: solved runs only)")
 
     def main(args: argparse.Namespace, console: Console) -> int:
         builders = getattr(importlib.import_module(module_name), attribute)
@@ -39,7 +44,8 @@ def artifact_command(kind: str, registry: str) -> tuple[Callable, Callable]:
             raise ConfigError(f"--out {out} is a file; give a folder to write the {kind} into")
         check_writable_folder(out, kind)
         try:
-            written = builders[args.name](inputs, out, console)
+            with artifact_options(format=args.format, all_runs=args.all_runs):
+                written = builders[args.name](inputs, out, console)
         except OSError as err:  # disk full, or the folder changed under us: one line, exit 2
             if not err.filename or not Path(err.filename).resolve().is_relative_to(out.resolve()):
                 raise

@@ -10,6 +10,7 @@ import numpy as np
 
 from bench.config import ConfigError
 from bench.plots import register_plot, save
+from bench.plots.style import color_of, log_axis
 from bench.profile_engine import MODES, latest, read_profiles
 
 GRID_SETUP = r"^h\d+-T\d+-B\d+$"  # grid points (named setups such as Table 4's are left out)
@@ -18,12 +19,15 @@ BAR_ALPHA = 0.45
 GB, MB = 2**30, 2**20
 
 
+PAPER_MEMORY = "the paper: GB of GPU memory"
+
+
 def memory_measure(device: str) -> tuple[str, str]:
     """(column, axis label): measured peak memory on a GPU; on the CPU, whose RSS figures depend on
     the allocator, the exact figure (saved for backward in training, parameters + state in inference)."""
     if device.startswith("cuda"):
         return "peak_memory_bytes", "peak GPU memory allocated"
-    return "exact_memory_bytes", "memory: saved for backward (train) / params + state (infer)"
+    return "exact_memory_bytes", "memory saved for backward (train),\nparams + state (infer)"
 
 
 @register_plot("figure3")
@@ -43,7 +47,7 @@ def figure3(inputs: list[Path], out: Path, console) -> list[Path]:
     scale, unit = (GB, "GB") if grid[column].max() >= GB else (MB, "MB")
     models = list(dict.fromkeys(grid.model))
     hidden = sorted(grid.hidden_size.unique())
-    colors = dict(zip(models, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    colors = {model: color_of(model) for model in models}
     x = np.arange(len(hidden))
     width = 0.8 / len(models)
 
@@ -58,8 +62,9 @@ def figure3(inputs: list[Path], out: Path, console) -> list[Path]:
             speed_ax.plot(x, m.chars_per_s, marker="o", color=colors[model], label=f"{model} speed")
         ax.set_xticks(x, [str(h) for h in hidden])
         ax.set_xlabel(f"hidden size $d_h$ (memory {int(grid.memory_slots.max())} x $d_h$)")
-        ax.set_ylabel(f"{label} ({unit})", fontsize=8)
+        ax.set_ylabel(f"{label} in {unit}\n({PAPER_MEMORY})", fontsize=8)
         speed_ax.set_yscale("log")
+        log_axis(speed_ax.yaxis)
         speed_ax.set_ylabel("speed (chars/s, median)")
         ax.set_title(PANEL_TITLES[mode])
     bars, bar_labels = axes[0].get_legend_handles_labels()
@@ -69,7 +74,7 @@ def figure3(inputs: list[Path], out: Path, console) -> list[Path]:
     device = "CPU" if str(first["device"]) == "cpu" else "GPU"
     fig.suptitle(f"Figure 3 (ours, {device}: {first['device_name']}, {int(first['num_threads'])} thread(s), torch "
                  f"{first['torch_version']}): T={int(first['tbptt'])}, batch {int(first['batch_size'])}, "
-                 f"vocab {int(first['vocab'])}, {first['dtype']}, git {first['git_commit']}", fontsize=9)
+                 f"vocab {int(first['vocab'])}, {first['dtype']}", fontsize=9)
     fig.tight_layout()
     paths = save(fig, out, "figure3")
     plt.close(fig)

@@ -13,6 +13,7 @@ import pandas as pd
 from bench.config import ConfigError
 from bench.plots import register_plot, save
 from bench.plots.figure3 import memory_measure
+from bench.plots.style import log_axis, model_style
 from bench.profile_engine import MODES, latest, read_profiles
 
 SCALING_SETUP = r"^h\d+-T\d+-B\d+-N\d+$"  # setups of a --slots grid
@@ -43,7 +44,6 @@ def scaling(inputs: list[Path], out: Path, console) -> list[Path]:
     column, label = memory_measure(str(first["device"]))
     grid = grid.assign(N=grid.setup.str.extract(r"-N(\d+)$")[0].astype(int))
     models = list(dict.fromkeys(grid.model))
-    colors = dict(zip(models, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 2))
 
     fig, axes = plt.subplots(2, len(MODES), figsize=(12, 8.5))
     for j, mode in enumerate(MODES):
@@ -53,23 +53,26 @@ def scaling(inputs: list[Path], out: Path, console) -> list[Path]:
             if m.empty:
                 continue
             flat = (m.memory_slots == 0).all()  # no memory (LSTM): run at every N, a flat reference line
-            style = {"color": colors[model], "marker": "o", "linestyle": "--" if flat else "-", "label": model}
+            style = {**model_style(model), "label": model}
+            if flat:
+                style["linestyle"] = ":"
             axes[0, j].plot(m.N, m.step_cpu_time_min_s / m.tbptt * MS, **style)
             axes[1, j].plot(m.N, m[column] / MIB, **style)
         axes[0, j].set_title(PANEL_TITLES[mode])
         axes[0, j].set_ylabel("CPU time per time step (ms, least of the timed steps)")
-        axes[1, j].set_ylabel(f"{label} (MiB)", fontsize=8)
+        axes[1, j].set_ylabel(f"{label} in MiB", fontsize=8)
         for ax in axes[:, j]:
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_xlabel("memory slots N")
             ax.grid(True, which="both", alpha=0.3)
+            log_axis(ax.yaxis)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(models), 8), fontsize=8, bbox_to_anchor=(0.5, -0.03))
     device = "CPU" if str(first["device"]) == "cpu" else "GPU"
     fig.suptitle(f"SAM Figure 1 (ours, {device}: {first['device_name']}, {int(first['num_threads'])} thread(s)): "
                  f"d_h {int(first['hidden_size'])}, word {int(first['memory_width'])}, T={int(first['tbptt'])}, "
-                 f"batch {int(first['batch_size'])}, {first['dtype']}, git {first['git_commit']}", fontsize=9)
+                 f"batch {int(first['batch_size'])}, {first['dtype']}", fontsize=9)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     paths = save(fig, out, "scaling")
     plt.close(fig)

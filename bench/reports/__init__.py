@@ -13,6 +13,7 @@ from bench.config import ConfigError
 from bench.status import ERROR
 from models.registry import Registry, import_submodules
 from bench.store import read_frame, read_runs_frame
+from bench.reports.render import show_table, write_table  # noqa: F401 (the reports' writers)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = REPO_ROOT / "results" / "paper"  # the paper's tables as CSV (copied from the paper)
@@ -86,15 +87,6 @@ def _configuration(row: pd.Series) -> dict:
     options = json.loads(row["model_options"]) if isinstance(row["model_options"], str) and row["model_options"] else {}
     sizes_from_the_task = ("input_size", "output_size")
     return {**{k: v for k, v in options.items() if k not in sizes_from_the_task}, "dtype": row["dtype"]}
-
-
-def write_table(df: pd.DataFrame, out: Path, stem: str, title: str) -> list[Path]:
-    """Write ``df`` as CSV and Markdown; returns the paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = out / f"{stem}.csv", out / f"{stem}.md"
-    df.to_csv(csv_path, index=False)
-    md_path.write_text(f"# {title}\n\n{df.to_markdown(index=False)}\n")
-    return [csv_path, md_path]
 
 
 import_submodules(__name__, __path__)

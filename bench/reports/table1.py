@@ -32,11 +32,12 @@ from typing import Mapping
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
 from bench.config import ConfigError, load_config
-from bench.reports import paper_table, read_csvs, register_report, write_table
+from bench.reports import paper_table, read_csvs, register_report, show_table, write_table
 from bench.status import FINISHED
+from bench.iteration_cost import FILENAME as COST_FILE
+from bench.iteration_cost import read_costs
 from bench.stats import MIN_RUNS_FOR_MEDIAN_INTERVAL, Sample, compare_samples, km_median, wilson_interval
 
 THOUSAND = 1000.0
@@ -55,7 +56,10 @@ def paper_name(preset: str) -> str:
 
 
 def paper_row(paper: pd.DataFrame, model: str, task: str) -> pd.Series | None:
-    """The paper's Table 1 row for our preset ``model`` on ``task`` (``paper`` indexed by model, task)."""
+    """The paper's Table 1 row for our preset ``model`` on ``task`` (``paper`` indexed by model, task); a
+    task's "-code" preset ("priority_sort-code") is a variant of the paper's task and has its row."""
+    if task.endswith("-code") and task[:-len("-code")] in TASK_ORDER:
+        task = task[:-len("-code")]
     key = (paper_name(model), task)
     return paper.loc[key] if key in paper.index else None
 
@@ -181,9 +185,40 @@ NUMBER_COLUMNS = {"iterations_budget", "iterations_to_solve", "time_to_solve_s",
                   "param_count", "iterations_run", TRAIN_LOSS_MEASURE}  # the figures summarise averages
 
 
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+PROFILED = "≈"  # marks minutes computed as iterations x the per-iteration cost profiled alone
+PROFILED_NOTE = (f"{PROFILED} min: iterations x the training cost per iteration profiled alone on one machine "
+                 "(bench cost; validation excluded), comparable across models; the measured minutes are columns "
+                 "of their own in the long table")
+
+
+def minutes_note(costs: pd.DataFrame | None) -> str:
+    """What a Table 1 cell's minutes are, with or without profiled per-iteration costs."""
+    if costs is not None:
+        return PROFILED_NOTE
+    return ("min: training time as measured, not comparable across models trained at once or vectorized "
+            "(bench cost profiles each alone)")
+
+
+def add_profiled_minutes(summary: pd.DataFrame, costs: pd.DataFrame | None) -> pd.DataFrame:
+    """Columns ``seconds_per_iteration`` (from ``costs``, bench cost's iteration_cost.csv), and minutes as
+    iterations x that cost: ``median_minutes_profiled`` (with its interval, from the median iterations to
+    solve) and ``budget_minutes_profiled``; missing where no cost was profiled for the model and task."""
+    summary = summary.copy()
+    per = {} if costs is None else {(m, t): float(c) for m, t, c in
+                                    costs[["model", "task", "seconds_per_iteration"]].itertuples(index=False)}
+    seconds = summary.apply(lambda r: per.get((r.model, r.task), math.nan), axis=1).astype(float)
+    summary["seconds_per_iteration"] = seconds
+    for column in ("median_k", "median_k_low", "median_k_high"):
+        summary[column.replace("median_k", "median_minutes_profiled")] = (
+            pd.to_numeric(summary[column], errors="coerce") * THOUSAND * seconds / SECONDS_PER_MINUTE)
+    summary["budget_minutes_profiled"] = summary.budget_k * THOUSAND * seconds / SECONDS_PER_MINUTE
+    return summary
+
+
+def summarise(runs: pd.DataFrame, costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (model, task): our figure (k iterations to solve, or final loss) with its spread
-    across seeds, minutes, and the paper's figure beside it."""
+    across seeds, measured minutes, minutes from the profiled per-iteration cost where ``costs`` has it,
+    and the paper's figure beside it."""
     runs = runs[runs.status.isin(FINISHED)].copy()
     for column in NUMBER_COLUMNS & set(runs.columns):  # a malformed value reads as missing
         runs[column] = pd.to_numeric(runs[column], errors="coerce")
@@ -221,7 +256,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
         })
     if not rows:
         raise ConfigError("no finished runs (solved, unsolved or diverged) in the given results")
-    df = pd.DataFrame(rows)
+    df = add_profiled_minutes(pd.DataFrame(rows), costs)
     order = {t: i for i, t in enumerate(TASK_ORDER)}
     return df.sort_values(["model", "task"], key=lambda s: s.map(order).fillna(99) if s.name == "task" else s)
 
@@ -235,6 +270,11 @@ def cell(value, spread, minutes, outcome) -> str:
     return f"{figure} / {minutes:.0f} min" if minutes is not None and not pd.isna(minutes) else figure
 
 
+def _minutes(value: float) -> str:
+    """'6.7 min' under 10 minutes, '42 min' from there."""
+    return f"{value:.1f} min" if value < 10 else f"{value:.0f} min"
+
+
 def _bound(value: float) -> str:
     return "∞" if value == float("inf") else f"{value:.1f}k"
 
@@ -244,7 +284,10 @@ def stats_cell(r) -> str:
     '0/2 solved [0-66%] in 30k, loss 0.404 / 20 min' (the paper's figure for unsolved cells, with the
     largest budget of those runs: losses after different budgets are not comparable)."""
     solved = f"{r.solved} solved [{r.solve_low:.0%}-{r.solve_high:.0%}]"
+    profiled = not pd.isna(getattr(r, "seconds_per_iteration", math.nan))
     if r.ours_outcome == "unsolved" and not (r.solve_fraction > 0):
+        if profiled:
+            return f"{solved} in {r.budget_k:g}k, loss {r.ours_value:.3f} / {PROFILED}{_minutes(r.budget_minutes_profiled)}"
         return f"{solved} in {r.budget_k:g}k, {cell(r.ours_value, None, r.ours_minutes, 'unsolved')}"
     if r.median_k is None or pd.isna(r.median_k):
         return solved
@@ -253,7 +296,8 @@ def stats_cell(r) -> str:
         median = f"median not reached (> {r.budget_k:g}k)"
     else:
         median = f"median {r.median_k:.1f}k [{_bound(r.median_k_low)}, {_bound(r.median_k_high)}]{mark}"
-    minutes = "" if pd.isna(r.median_minutes) or r.median_minutes == float("inf") else f" / {r.median_minutes:.0f} min"
+    shown, mark = (r.median_minutes_profiled, PROFILED) if profiled else (r.median_minutes, "")
+    minutes = "" if pd.isna(shown) or shown == float("inf") else f" / {mark}{_minutes(shown) if profiled else f'{shown:.0f} min'}"
     return f"{solved}, {median}{minutes}"
 
 
@@ -293,7 +337,8 @@ def pairs(runs: pd.DataFrame) -> pd.DataFrame:
 def wide(summary: pd.DataFrame) -> pd.DataFrame:
     """Shaped like the paper's Table 1: a row per model, for each task ours and the paper's."""
     paper = paper_table("paper_table1_algorithmic").set_index(["model", "task"])
-    tasks = list(dict.fromkeys(summary.task))
+    order = {t: i for i, t in enumerate(TASK_ORDER)}
+    tasks = sorted(dict.fromkeys(summary.task), key=lambda t: (order.get(t.removesuffix(CODE_SUFFIX), len(order)), t))
     rows = []
     for model, group in summary.groupby("model", sort=False):
         row = {"model": model, "params": group.param_count.iloc[0], "paper params": group.paper_param_count.iloc[0]}
@@ -420,39 +465,45 @@ VARIANTS_NOTE = ("code variant: the model's -code preset (the model itself where
                  "window below the threshold, as their train.py logs it), k/n and its median")
 
 
+def runs_inputs(inputs: list[Path]) -> list[Path]:
+    """The inputs less the folders that hold only profiled iteration costs (bench cost --out FOLDER)."""
+    def cost_only(path: Path) -> bool:
+        folder = path.parent if path.suffix == ".csv" else path
+        return (folder / COST_FILE).is_file() and not (folder / "runs.csv").is_file()
+
+    return [Path(p) for p in inputs if not cost_only(Path(p))] or list(inputs)
+
+
 @register_report("table1")
 def table1(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     """ARMIN Table 1: solve fraction, median iterations (k) and minutes to solve, or final loss, beside
     the paper's; the log-rank comparisons of every two models per task (table1_pairs); and where the runs
     hold a model in both variants, paper and code variant beside Table 1 (table1_variants)."""
-    runs = read_csvs(inputs, "runs.csv")
+    costs = read_costs(inputs)
+    runs = read_csvs(runs_inputs(inputs), "runs.csv")
     try:
-        curves = read_csvs(inputs, "curves.csv")
+        curves = read_csvs(runs_inputs(inputs), "curves.csv")
     except ConfigError:  # no curves: the authors' measure only where the rows hold it
         curves = None
     runs = with_train_loss_measure(runs, curves)
-    summary = summarise(runs)
+    summary = summarise(runs, costs)
+    footnote = f"{FOOTNOTE}; {minutes_note(costs)}"
     table, comparisons, by_variant = wide(summary), pairs(runs), variants(runs, summary)
     views = [(table, "Table 1 (ours vs paper): solved k/n, median k iterations / minutes to solve, or mean loss of "
-                     "the last 10 validations", FOOTNOTE),
+                     "the last 10 validations", footnote),
              (comparisons[["task", "model_a", "model_b", "solved_a", "solved_b", "verdict_iterations",
                            "verdict_minutes"]], "Which model solves faster (log-rank test over seeds)", None)]
     if by_variant is not None:
-        views.append((by_variant, VARIANTS_TITLE, FOOTNOTE))
+        views.append((by_variant, VARIANTS_TITLE, footnote))
     for frame, title, caption in views:
-        view = Table(title=title, caption=caption)
-        for col in frame.columns:
-            view.add_column(str(col))
-        for _, r in frame.iterrows():
-            view.add_row(*(str(v) for v in r.values))
-        console.print(view)
-    title = ("ARMIN paper Table 1, ours beside the paper's (minutes = training time; "
-             f"long table: also mean ± std over the seeds that solved)\n\n{FOOTNOTE}")
+        show_table(console, frame, title, caption)
+    title = ("ARMIN paper Table 1, ours beside the paper's (long table: also mean ± std over the seeds that solved, "
+             f"and the measured minutes)\n\n{footnote}")
     pairs_title = ("Table 1 pairwise: which model solves faster, log-rank test on iterations and on minutes to "
                    "solve (unsolved runs censored at their budget); a verdict at p < 0.05, or that the runs are too "
                    "few for any outcome to reach it")
     written = (write_table(summary, out, "table1_long", title) + write_table(table, out, "table1", title)
                + write_table(comparisons, out, "table1_pairs", pairs_title))
     if by_variant is not None:
-        written += write_table(by_variant, out, "table1_variants", f"{VARIANTS_TITLE}\n\n{VARIANTS_NOTE}\n\n{FOOTNOTE}")
+        written += write_table(by_variant, out, "table1_variants", f"{VARIANTS_TITLE}\n\n{VARIANTS_NOTE}\n\n{footnote}")
     return written

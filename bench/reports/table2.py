@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
-from bench.reports import paper_table, read_csvs, register_report, write_table
+from bench.reports import paper_table, read_csvs, register_report, show_table, write_table
 from bench.reports.table1 import paper_name
 from bench.status import FINISHED  # epoch-based runs end unsolved (trained to their budget) or diverged
 
@@ -95,12 +94,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def print_table(console: Console, table: pd.DataFrame, title: str) -> None:
-    view = Table(title=title)
-    for column in table.columns:
-        view.add_column(str(column), overflow="fold")
-    for _, row in table.iterrows():
-        view.add_row(*("-" if pd.isna(v) else str(v) for v in row.values))
-    console.print(view)
+    show_table(console, table, title)
 
 
 @register_report("table2")

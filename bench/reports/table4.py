@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from rich.table import Table
 
 from bench.config import ConfigError
 from bench.profile_engine import latest, read_profiles
-from bench.reports import paper_table, register_report, write_table
+from bench.reports import paper_table, register_report, show_table, write_table
 
 PAPER_TABLE = "paper_table4_setups"
 GB = 2**30
@@ -69,13 +68,8 @@ def table4(inputs: list[Path], out: Path, console) -> list[Path]:
         raise ConfigError(f"no Table 4 setups ({names}) in the profile; run bench profile --profile table4")
     # the paper's layout: one column per setup, one row per quantity
     df = pd.DataFrame(table, dtype=object).set_index("setup").T.rename_axis("quantity").reset_index()
-    shown = Table(title="Table 4, ours beside the paper's (paper: Titan XP GPU; memory ours: GPU max allocated, "
-                        "or CPU peak RSS growth)")
-    for column in df.columns:
-        shown.add_column(column, justify="left" if column == "quantity" else "right")
-    for record in df.itertuples(index=False):
-        shown.add_row(*map(_cell, record))
-    console.print(shown)
+    show_table(console, df.map(_cell), "Table 4, ours beside the paper's (paper: Titan XP GPU; memory ours: GPU max "
+               "allocated, or CPU peak RSS growth)")
     return write_table(df, out, "table4", "ARMIN paper Table 4: setups on Penn Treebank (ours beside the paper's)")
 
 
