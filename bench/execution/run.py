@@ -150,12 +150,18 @@ def execute(job: RunJob, emit: Emit | None = None, train_loop: TrainLoop | None 
     return row
 
 
+def build_run(spec: RunSpec, device: torch.device) -> tuple[Any, Any]:
+    """The run's task and its freshly initialised model (seeded by the spec's seed)."""
+    torch.manual_seed(spec.seed)
+    task = build_task(spec.task_class, **spec.task_options)
+    model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[spec.train.dtype])
+    return task, model
+
+
 def _train_and_measure(job: RunJob, device: torch.device, log: RunLog, emit: Emit,
                        train_loop: TrainLoop | None) -> dict[str, Any]:
     spec, cfg = job.spec, job.spec.train
-    torch.manual_seed(spec.seed)
-    task = build_task(spec.task_class, **spec.task_options)
-    model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[cfg.dtype])
+    task, model = build_run(spec, device)
     row: dict[str, Any] = {"param_count": model.num_parameters(), "variant": model.variant()}
     memory = PeakMemory(device)
     row["saved_tensor_bytes"] = saved_tensor_bytes(model, task, cfg.batch_size)
