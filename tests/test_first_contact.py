@@ -126,3 +126,16 @@ def test_a_report_over_two_behaviour_versions_warns_with_counts(tmp_path, capsys
     assert main(["report", "table1", "--in", str(res), "--out", str(tmp_path / "rep")]) == 0
     err = capsys.readouterr().err
     assert "mix 2 results-behaviour versions" in err and "1 row(s) v" in err
+
+
+def test_readme_commands_match_ci_and_name_what_exists():
+    """The README's two commands: the test command is the one .ci/run runs; the main job names a suite
+    of the packaged configuration."""
+    root = Path(__file__).resolve().parents[1]
+    commands = [line.strip() for line in (root / "README.md").read_text().splitlines()
+                if line.startswith("    python3 -m venv .venv")]
+    assert len(commands) == 2, commands
+    main_job, tests = commands
+    assert tests in (root / ".ci" / "run").read_text()
+    assert main_job.endswith("bench run --suite quickstart --jobs 2")
+    assert "quickstart" in load_config(None)["suites"]
