@@ -74,7 +74,7 @@ def cell(column: str, value: Any) -> str:
 
 
 def _table(columns: list[tuple[str, str]], rows: list[dict[str, Any]], title: str | None = None) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False, title=title,
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False, title=title,
                   title_justify="left", title_style="bold")
     for col, header in columns:
         table.add_column(header, justify="left" if col in LEFT else "right", no_wrap=True)
@@ -140,5 +140,5 @@ ESTIMATE_ABOVE_S = 180.0  # a sweep estimated longer than this gets a line sayin
 
 
 def estimate_line(seconds: float, n_runs: int, iterations: int, rate: float, jobs: int) -> str:
-    return (f"estimated time: up to {duration(seconds)} for {n_runs} run(s) of up to {iterations:,} iterations "
-            f"at {rate:.0f} it/s, {jobs} at a time (runs that solve stop earlier); Ctrl-C stops, --resume continues")
+    return (f"estimated: up to {duration(seconds)} for {n_runs} run(s) of up to {iterations:,} iterations at "
+            f"{rate:.0f} it/s, {jobs} at a time (a run that solves stops early)")

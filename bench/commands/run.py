@@ -162,6 +162,7 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
     overall = progress.add_task(f"[bold]runs done", total=len(specs), info="")
     bars: dict[tuple, Any] = {}
     started: dict[tuple, float] = {}
+    first_progress: dict[tuple, tuple[float, int]] = {}  # run -> (time, iteration) of its first progress event
     in_flight: dict[tuple, tuple[int, float]] = {}  # run -> (iteration, it/s)
     unfinished = {spec.key: spec.train.iterations for spec in specs}  # run -> iteration budget
     estimated: list[bool] = []  # the estimate line is printed once
@@ -177,8 +178,9 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
 
     def maybe_estimate(spec: RunSpec, iteration: int, rate: float) -> None:
         """One line before a long sweep goes on: its estimated time from the first iterations' speed."""
-        if estimated or iteration < min(50, spec.train.iterations) or time.perf_counter() - started[spec.key] < 2.0:
-            return
+        first_time, first_iteration = first_progress[spec.key]
+        if estimated or rate <= 0 or (iteration - first_iteration < 200 and time.perf_counter() - first_time < 10.0):
+            return  # timed over 200 iterations or 10 s
         estimated.append(True)
         left = sweep_remaining_s(unfinished.values(), in_flight, args.jobs)
         if left is not None and left > ESTIMATE_ABOVE_S:
@@ -190,11 +192,14 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
             bars[spec.key] = progress.add_task(label(spec), total=spec.train.iterations, info="")
         elif kind == "progress":
             iteration, loss = data
-            rate = iteration / max(time.perf_counter() - started[spec.key], 1e-9)
-            in_flight[spec.key] = (iteration, rate)
+            now = time.perf_counter()
+            first = first_progress.setdefault(spec.key, (now, iteration))  # speed from here: set-up excluded
+            rate = (iteration - first[1]) / (now - first[0]) if now - first[0] > 0.5 else 0.0
+            if rate > 0:
+                in_flight[spec.key] = (iteration, rate)
             left = remaining_s(iteration, spec.train.iterations, rate)
-            progress.update(bars[spec.key], completed=iteration,
-                            info=f"loss {loss:.4f} {rate:.0f} it/s" + ("" if left is None else f" ~{duration(left)} left"))
+            progress.update(bars[spec.key], completed=iteration, info=f"loss {loss:.4f}" + (
+                "" if left is None else f" {rate:.0f} it/s ~{duration(left)} left"))
             maybe_estimate(spec, iteration, rate)
             update_overall()
             if log_validations and time.perf_counter() - last_line.get(spec.key, started[spec.key]) >= LOG_HEARTBEAT_S:
