@@ -1,1 +1,3 @@
 """mannbench: the harness (CLI, configuration, execution, training loops, measurements, results store, reports, plots)."""
+
+__version__ = "0.1.0"  # pyproject.toml reads it from here

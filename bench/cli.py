@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import os
 import sys
 
 from rich.console import Console
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    console = Console() if sys.stdout.isatty() else Console(width=WIDE_CONSOLE)
+    # a terminal's width, or $COLUMNS; a file or CI log gets WIDE_CONSOLE
+    console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=WIDE_CONSOLE)
     try:
         plugins.load_entry_points(warn=lambda text: print(f"bench: warning: {text}", file=sys.stderr))
         plugins.load_plugins(args.plugin_first + getattr(args, "plugin", []))

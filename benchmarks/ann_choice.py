@@ -3,7 +3,7 @@
 SAM (Rae et al. 2016, section 3.5) needs an index that is updated in place for the K+1 rows written
 at each step and queried for the K nearest rows of a few queries, at batch 1, one CPU thread. This
 script measures, on random memories of N rows x W = 32 (cosine similarity), for hnswlib (HNSW, in-place
-update by label) and faiss-cpu (IndexHNSWFlat: no removal or update of a vector, so an update is an
+update by label), usearch (HNSW with prebuilt wheels; remove and re-add by key) and faiss-cpu (IndexHNSWFlat: no removal or update of a vector, so an update is an
 insertion under a new id plus a tombstone; IndexIVFFlat with a hash-table direct map: `update_vectors`,
 but a quantiser to train on data that SAM's memory does not have at the start):
 time to insert N rows, per-step time to update 17 rows (R K + 1 with R = K = 4), per-step time to query
@@ -79,6 +79,30 @@ def bench_hnswlib(data, queries, truth, rng, *, ef_construction: int, ef: int, n
     return build, update, query, recall(found, truth)
 
 
+def bench_usearch(data, queries, truth, rng):
+    """usearch's HNSW (prebuilt wheels; cosine, connectivity 16 as hnswlib's M), with the settings of
+    "hnswlib-chosen" (expansion 32 when adding, 128 when searching); a rewritten row is removed and
+    added again under the same key, which usearch supports."""
+    from usearch.index import Index
+
+    n = len(data)
+    index = Index(ndim=W, metric="cos", dtype="f32", connectivity=GRAPH_DEGREE, expansion_add=EF_CONSTRUCTION,
+                  expansion_search=EF_SEARCH)
+    start = time.perf_counter()
+    index.add(np.arange(n), data, threads=1)
+    build = time.perf_counter() - start
+    found = index.search(queries, K, threads=1).keys
+
+    def rewrite(i):
+        slots = np.unique(rng.integers(0, n, UPDATED))
+        index.remove(slots)
+        index.add(slots, unit(rng.standard_normal((len(slots), W))), threads=1)
+
+    update = per_call(rewrite)
+    query = per_call(lambda i: index.search(queries[i % len(queries)][None].repeat(HEADS, 0), K, threads=1))
+    return build, update, query, recall(found, truth)
+
+
 def bench_faiss_hnsw(data, queries, truth, rng):
     import faiss
 
@@ -129,7 +153,7 @@ def main() -> None:
         for name, fn in [("hnswlib", partial(bench_hnswlib, ef_construction=64, ef=32, new_labels=False)),
                          ("hnswlib-chosen", partial(bench_hnswlib, ef_construction=EF_CONSTRUCTION, ef=EF_SEARCH,
                                                     new_labels=True)),
-                         ("faiss-hnsw", bench_faiss_hnsw), ("faiss-ivf", bench_faiss_ivf)]:
+                         ("usearch", bench_usearch), ("faiss-hnsw", bench_faiss_hnsw), ("faiss-ivf", bench_faiss_ivf)]:
             try:
                 build, update, query, rec = fn(data, queries, truth, rng)
                 print(f"{name:<14} {n:>8} {build:>9.2f} {update * 1e3:>10.3f} {query * 1e3:>9.3f} {rec:>9.3f}")

@@ -158,7 +158,7 @@ def test_report_and_plot_of_generalization(tmp_path, capsys):
     summary = summarise(read_generalization([tmp_path])).set_index("parameter_value")
     assert summary.loc[20, "runs"] == 2 and summary.loc[20, "outcome"] == "solved"
     assert summary.loc[20, "bit_errors_mean"] == 0
-    assert main(["report", "generalization", "--in", str(tmp_path)]) == 0
+    assert main(["report", "generalization", "--in", str(tmp_path), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "generalization_table.md").is_file()
     assert len(pd.read_csv(tmp_path / FILENAME, on_bad_lines="skip")) >= 12  # the data file is not overwritten
     assert main(["plot", "generalization", "--in", str(tmp_path), "--out", str(tmp_path / "fig")]) == 0

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "bench", "models", "tasks")  # what a wheel is built from
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "bench", "models", "tasks")  # what a wheel is built from
+GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
 
 
 def pip(*args: str, cwd: Path) -> None:
@@ -35,12 +36,18 @@ def installed(tmp_path_factory) -> Path:
         else:
             source.mkdir(exist_ok=True)
             shutil.copy(src, source / name)
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "sources"]):  # a checkout of its own
+        subprocess.run(GIT + command, cwd=source, check=True, capture_output=True)
+    commit = subprocess.run(GIT + ["rev-parse", "--short=12", "HEAD"], cwd=source, capture_output=True, text=True).stdout.strip()
+    (root / "commit").write_text(commit)
     pip("wheel", ".", "--no-deps", "--no-build-isolation", "--wheel-dir", str(root / "dist"), cwd=source)
     (wheel,) = (root / "dist").glob("mannbench-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for expected in ("bench/commands/run.py", "bench/reports/table1.py", "bench/plots/figure2.py",
                      "bench/benchmarks.yaml", "bench/reports/templates/site.html.j2", "models/armin.py",
-                     "tasks/data.py"):
+                     "tasks/data.py", "bench/_build_info.py",
+                     "bench/paper/paper_table1_algorithmic.csv", "bench/paper/paper_table2_pmnist.csv",
+                     "bench/paper/paper_table3_charlm.csv", "bench/paper/paper_table4_setups.csv"):
         assert expected in names, f"{expected} missing from the wheel"
     target = root / "site"
     pip("install", "--no-deps", "--target", str(target), str(wheel), cwd=root)
@@ -68,6 +75,27 @@ def test_installed_wheel_lists_and_runs_from_any_folder(installed, tmp_path):
     assert ran.returncode == 0, ran.stdout + ran.stderr
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert runs[["model", "task", "iterations_run"]].values.tolist() == [["lstm", "copy", 3]]
+    # provenance: the version, the behaviour version, and the commit the wheel was built from
+    from bench import __version__
+    from bench.behaviour import BEHAVIOUR_VERSION
+    row = runs.iloc[0]
+    assert row.package_version == __version__ and row.behaviour_version == BEHAVIOUR_VERSION
+    assert row.git_commit == (installed.parent / "commit").read_text()
+
+
+def test_installed_wheel_reports_and_plots_from_a_bare_folder(installed, tmp_path):
+    """The paper's tables travel with the package: Table 1 and the plots work with no checkout in sight."""
+    ran = run_installed(installed, tmp_path, "run", "-m", "lstm,armin", "-t", "copy", "-n", "4", "--val-every", "2", "-q",
+                        "-s", "model.hidden_size=8", "-s", "task.max_length=3", "-s", "train.val_batches=1",
+                        "-s", "train.inference_batches=1", "--out", "out")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    for command in (["report", "table1"], ["plot", "solve-curves"], ["plot", "figure2"]):
+        done = run_installed(installed, tmp_path, *command, "--in", "out")
+        assert done.returncode == 0, done.stdout + done.stderr
+    table = pd.read_csv(tmp_path / "reports" / "table1_long.csv")
+    assert table.paper_value.notna().all()  # the paper's numbers came from the package
+    assert (tmp_path / "reports" / "solve_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "reports" / "figure2.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.fixture(scope="module")

@@ -149,7 +149,7 @@ def test_table4_report_from_a_scaled_down_profile(tmp_path):
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "t4"
     assert main(["--config", str(path), "profile", "-p", "table4", "--out", str(out), *TINY_CLI]) == 0
-    assert main(["report", "table4", "--in", str(out)]) == 0
+    assert main(["report", "table4", "--in", str(out), "--out", str(out)]) == 0
     table = pd.read_csv(out / "table4.csv").set_index("quantity")
     assert list(table.columns) == ["LSTM-1", "LSTM-2", "ARMIN-1", "ARMIN-2"]
     assert table.loc["hidden", "ARMIN-1"] == "10" and table.loc["n_mem", "ARMIN-2"] == "10"

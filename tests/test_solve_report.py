@@ -79,7 +79,7 @@ def test_pairs_table_says_which_is_faster_or_that_it_cannot_tell():
 
 def test_report_cli_writes_the_tables_and_refuses_results_without_finished_runs(tmp_path, capsys):
     fast_and_slow().to_csv(tmp_path / "runs.csv", index=False)
-    assert main(["report", "table1", "--in", str(tmp_path)]) == 0
+    assert main(["report", "table1", "--in", str(tmp_path), "--out", str(tmp_path)]) == 0
     pair_table = pd.read_csv(tmp_path / "table1_pairs.csv")
     assert pair_table.faster_iterations.tolist() == ["ntm"]
     assert "median 6.0k" in (tmp_path / "table1.md").read_text()
@@ -156,7 +156,7 @@ def test_variants_table_marks_a_missing_variant_and_is_left_out_without_pairs(tm
     paper_only = runs[~runs.model.str.endswith("-code") & (runs.task == "copy")]
     assert variants(paper_only, summarise(paper_only)) is None
     paper_only.to_csv(tmp_path / "runs.csv", index=False)
-    assert main(["report", "table1", "--in", str(tmp_path)]) == 0
+    assert main(["report", "table1", "--in", str(tmp_path), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "table1.md").is_file() and not (tmp_path / "table1_variants.md").exists()
 
 
@@ -196,7 +196,7 @@ def test_variants_report_survives_malformed_lines(tmp_path):
     too_many = ",".join(["ntm-code", "copy", "9", "solved"] + ["x"] * len(header))
     with open(tmp_path / "runs.csv", "a") as f:
         f.write(f'{too_many}\nntm-code,copy\nntm-code,"copy,9\n')  # too many fields, truncated, an open quote
-    assert main(["report", "table1", "--in", str(tmp_path)]) == 0
+    assert main(["report", "table1", "--in", str(tmp_path), "--out", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "table1_variants.csv").set_index("model")
     assert table.loc["ntm", "copy code variant (ours)"].startswith("4/4 solved")  # the garbage row still counts as solved
     assert table.loc["ntm", "copy paper variant (ours)"].startswith("3/3 solved")

@@ -25,7 +25,6 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from bench.config import (
     MAX_SEED,
@@ -41,18 +40,13 @@ from bench.config import (
     suite,
 )
 from bench.commands._arguments import folder, integer
+from bench.summary import ESTIMATE_ABOVE_S, duration, estimate_line, remaining_s, summary_table, sweep_remaining_s
 from tasks.data import DATA_ENV
 
 NAME = "run"
 HELP = "train models on tasks and write results CSVs"
 DEFAULT_OUT = Path("results")
 LOG_HEARTBEAT_S = 60.0  # in a log file (no live bars), the longest silence of a running run
-SUMMARY_COLUMNS = (
-    ("model", "model"), ("task", "task"), ("seed", "seed"), ("status", "status"),
-    ("iterations_run", "iters"), ("iterations_to_solve", "solved@"), ("final_val_loss", "final loss"),
-    ("train_time_s", "train s"), ("train_steps_per_s", "train steps/s"), ("infer_steps_per_s", "infer steps/s"),
-    ("param_count", "params"),
-)
 FLAG_TO_TRAIN_OPTION = ("iterations", "batch_size", "val_every", "device", "dtype")
 
 
@@ -127,23 +121,18 @@ def vectorize_seeds(args: argparse.Namespace, config: dict[str, Any]) -> bool:
     return bool(args.suite) and suite(config, args.suite)["vectorize_seeds"]
 
 
-def _format(value: Any) -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+NEXT = (("report", "html", "a page with every table and figure"), ("report", "table1", "Table 1 beside the paper's"),
+        ("plot", "figure2", "validation curves"), ("plot", "solve-curves", "share of seeds solved over iterations"))
 
 
-def summary_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="mannbench results")
-    for _, header in SUMMARY_COLUMNS:
-        table.add_column(header, justify="left" if header in ("model", "task", "status") else "right")
-    for row in rows:
-        table.add_row(*(escape(_format(row.get(col))) for col, _ in SUMMARY_COLUMNS))
-    return table
+def next_commands(out: Path) -> str:
+    """What to run next on these results (the reports and plots this install has)."""
+    from bench.plots import PLOTS
+    from bench.reports import REPORTS
+
+    registries = {"report": REPORTS, "plot": PLOTS}
+    lines = [f"  bench {kind} {name} --in {out}  # {what}" for kind, name, what in NEXT if name in registries[kind]]
+    return "next (written to reports/):\n" + "\n".join(lines)
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
@@ -188,31 +177,56 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
                           f"added for them (--rerun trains them again)", markup=False, highlight=False)
     console.print(f"[bold]{len(specs)} run(s)[/] x jobs={args.jobs} -> {escape(str(store.runs_path))}")
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.1f} it/s"),
-        TimeElapsedColumn(), console=console, disable=args.quiet,
+        TextColumn("{task.description}"), BarColumn(bar_width=10), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, disable=args.quiet,
     )
-    overall = progress.add_task("[bold]all runs", total=len(specs), loss=float("nan"), rate=0.0)
+    overall = progress.add_task(f"[bold]runs done", total=len(specs), info="")
     bars: dict[tuple, Any] = {}
     started: dict[tuple, float] = {}
+    first_progress: dict[tuple, tuple[float, int]] = {}  # run -> (time, iteration) of its first progress event
+    in_flight: dict[tuple, tuple[int, float]] = {}  # run -> (iteration, it/s)
+    unfinished = {spec.key: spec.train.iterations for spec in specs}  # run -> iteration budget
+    estimated: list[bool] = []  # the estimate line is printed once
     last_line: dict[tuple, float] = {}  # when each run last printed a line (log-file mode)
     log_validations = not args.quiet and not console.is_terminal  # no live bars in a log file: a line per validation
 
     def label(spec: RunSpec) -> str:
         return f"{spec.model}/{spec.task}/s{spec.seed}"
 
+    def update_overall() -> None:
+        left = sweep_remaining_s(unfinished.values(), in_flight, args.jobs)
+        progress.update(overall, info="" if left is None else f"~{duration(left)} left")
+
+    def maybe_estimate(spec: RunSpec, iteration: int, rate: float) -> None:
+        """One line before a long sweep goes on: its estimated time from the first iterations' speed."""
+        first_time, first_iteration = first_progress[spec.key]
+        if estimated or rate <= 0 or (iteration - first_iteration < 200 and time.perf_counter() - first_time < 10.0):
+            return  # timed over 200 iterations or 10 s
+        estimated.append(True)
+        left = sweep_remaining_s(unfinished.values(), in_flight, args.jobs)
+        if left is not None and left > ESTIMATE_ABOVE_S:
+            console.print(estimate_line(left, len(unfinished), max(unfinished.values()), rate, args.jobs), highlight=False)
+
     def on_event(kind: str, spec: RunSpec, *data: Any) -> None:
         if kind == "start":
             started[spec.key] = time.perf_counter()
-            bars[spec.key] = progress.add_task(label(spec), total=spec.train.iterations, loss=float("nan"), rate=0.0)
+            bars[spec.key] = progress.add_task(label(spec), total=spec.train.iterations, info="")
         elif kind == "progress":
             iteration, loss = data
-            rate = iteration / max(time.perf_counter() - started[spec.key], 1e-9)
-            progress.update(bars[spec.key], completed=iteration, loss=loss, rate=rate)
+            now = time.perf_counter()
+            first = first_progress.setdefault(spec.key, (now, iteration))  # speed from here: set-up excluded
+            rate = (iteration - first[1]) / (now - first[0]) if now - first[0] > 0.5 else 0.0
+            if rate > 0:
+                in_flight[spec.key] = (iteration, rate)
+            left = remaining_s(iteration, spec.train.iterations, rate)
+            progress.update(bars[spec.key], completed=iteration, info=f"loss {loss:.4f}" + (
+                "" if left is None else f" {rate:.0f} it/s ~{duration(left)} left"))
+            maybe_estimate(spec, iteration, rate)
+            update_overall()
             if log_validations and time.perf_counter() - last_line.get(spec.key, started[spec.key]) >= LOG_HEARTBEAT_S:
                 last_line[spec.key] = time.perf_counter()  # long epochs: a line now and then between validations
-                console.print(f"{label(spec)} it {iteration}/{spec.train.iterations} loss {loss:.4f} {rate:.1f} it/s",
-                              highlight=False)
+                console.print(f"{label(spec)} it {iteration}/{spec.train.iterations} loss {loss:.4f} {rate:.1f} it/s"
+                              + ("" if left is None else f", ~{duration(left)} left"), highlight=False)
         elif kind == "validation" and log_validations:
             point = data[0]
             last_line[spec.key] = time.perf_counter()
@@ -220,8 +234,12 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
                           f"train_loss {point.train_loss:.4f} train {point.train_time_s:.0f}s", highlight=False)
         elif kind == "done":
             row = data[0]
-            progress.update(bars[spec.key], description=escape(f"{label(spec)} [{row.get('status')}]"))  # shown, not markup
+            in_flight.pop(spec.key, None)
+            unfinished.pop(spec.key, None)
+            if spec.key in bars:  # shown, not markup
+                progress.update(bars[spec.key], description=escape(f"{label(spec)} [{row.get('status')}]"), info="")
             progress.advance(overall)
+            update_overall()
             if row.get("status") == "error":
                 console.print(f"[red]{escape(label(spec))}: {escape(str(row.get('error')))}[/]", highlight=False)
 
@@ -239,9 +257,9 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
     except StoreError as err:
         print(f"bench: error: {err}; {resume}", file=sys.stderr)
         return 1
-    if rows:
-        console.print(summary_table(rows))
+    console.print(summary_table(rows, console.width))
     console.print(f"runs: {store.runs_path}  curves: {store.curves_path}", markup=False)
+    console.print(next_commands(args.out), markup=False, highlight=False, soft_wrap=True)  # commands whole, to copy
     failed = [r for r in rows if r.get("status") == "error"]
     for row in failed:
         text = f"error: {row.get('model')}/{row.get('task')}/s{row.get('seed')}: {row.get('error')} (log: {row.get('log')})"

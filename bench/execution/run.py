@@ -251,6 +251,14 @@ def error_text(err: BaseException) -> str:
     return f"no space left on device: {text}" if disk_full(err) else text
 
 
+def build_run(spec: RunSpec, device: torch.device) -> tuple[Any, Any]:
+    """The run's task and its freshly initialised model (seeded by the spec's seed)."""
+    torch.manual_seed(spec.seed)
+    task = build_task(spec.task_class, **spec.task_options)
+    model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[spec.train.dtype])
+    return task, model
+
+
 def disk_full(err: BaseException | None) -> bool:
     """Whether ENOSPC is ``err`` or one of its causes."""
     seen = set()
@@ -280,9 +288,7 @@ class Prepared:
     def build(cls, job: RunJob, device: torch.device, emit: Emit, log: RunLog) -> "Prepared":
         spec, cfg = job.spec, job.spec.train
         ensure_plugins(spec.plugins)  # a worker process (--jobs, Ray) imports the user's model or task first
-        torch.manual_seed(spec.seed)
-        task = build_task(spec.task_class, **spec.task_options)
-        model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[cfg.dtype])
+        task, model = build_run(spec, device)
         row: dict[str, Any] = {"param_count": model.num_parameters(), "variant": model.variant()}
         memory = PeakMemory(device)
         row["saved_tensor_bytes"] = saved_tensor_bytes(model, task, cfg.batch_size)

@@ -13,10 +13,10 @@ from bench.config import ConfigError
 from bench.status import ERROR
 from models.registry import Registry, import_submodules
 from bench.store import read_frame, read_runs_frame
+from bench.store.table import warn_on_stderr
 from bench.reports.render import show_table, write_table  # noqa: F401 (the reports' writers)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PAPER_DIR = REPO_ROOT / "results" / "paper"  # the paper's tables as CSV (copied from the paper)
+PAPER_DIR = Path(__file__).resolve().parents[1] / "paper"  # the paper's tables (links to results/paper/*.csv, package data)
 
 # fn(inputs: list of results folders or CSV files, out: folder to write, console) -> files written
 ReportFn = Callable[..., list[Path]]
@@ -27,8 +27,8 @@ register_report = REPORTS.register  # function decorator: @register_report("tabl
 def paper_table(name: str) -> pd.DataFrame:
     """One of the paper's tables from results/paper/ (comment lines skipped)."""
     path = PAPER_DIR / f"{name}.csv"
-    if not path.is_file():  # an installed wheel has no results/: reports run from a checkout
-        raise ConfigError(f"the paper's table {path} is missing; run bench report from a checkout of the repository")
+    if not path.is_file():
+        raise ConfigError(f"the paper's table {path} is missing from the installed package; reinstall mannbench")
     return pd.read_csv(path, comment="#")
 
 
@@ -57,7 +57,32 @@ def read_csvs(inputs: list[Path], filename: str) -> pd.DataFrame:
         raise ConfigError(f"no rows in {filename} of {where}")
     if filename == "runs.csv" and "status" in df.columns and df.status.eq(ERROR_STATUS).all():
         raise ConfigError(f"no finished run in {where}: all {len(df)} row(s) are errors (see their error column)")
-    return distinguish_configurations(df) if filename == "runs.csv" else df
+    if filename == "runs.csv":
+        warn_mixed_behaviour(df)
+        return distinguish_configurations(df)
+    return df
+
+
+BEHAVIOUR_COLUMN = "behaviour_version"  # bench/behaviour.py
+
+
+def behaviour_versions(runs: pd.DataFrame) -> dict[str, int]:
+    """Rows per results-behaviour version ("unrecorded": rows written before the column existed)."""
+    if runs.empty:
+        return {}
+    column = runs[BEHAVIOUR_COLUMN] if BEHAVIOUR_COLUMN in runs.columns else pd.Series([None] * len(runs))
+    names = column.map(lambda v: "unrecorded" if pd.isna(v) or str(v).strip() == "" else f"v{int(float(v))}")
+    return {str(name): int(count) for name, count in names.value_counts(sort=False).sort_index().items()}
+
+
+def warn_mixed_behaviour(runs: pd.DataFrame, warn: Callable[[str], None] = warn_on_stderr) -> None:
+    """One warning, with counts, when rows come from different results behaviours: the same spec and
+    seed may give different results under them, so their numbers are not strictly comparable."""
+    counts = behaviour_versions(runs)
+    if len(counts) > 1:
+        shown = ", ".join(f"{count} row(s) {name}" for name, count in counts.items())
+        warn(f"these results mix {len(counts)} results-behaviour versions ({shown}); the same model, "
+             f"task and seed can give different results under different versions (see the behaviour_version column)")
 
 
 ERROR_STATUS = ERROR  # a run that failed: nothing to report

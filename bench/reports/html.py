@@ -30,6 +30,7 @@ from bench.iteration_cost import FILENAME as COST_FILE
 from bench.iteration_cost import read_costs
 from bench.plots import PLOTS
 from bench.reports import read_csvs, register_report
+from bench.reports.render import made_files, options
 from bench.reports import table1 as t1
 from bench.reports import table2 as t2
 from bench.reports import table3 as t3
@@ -322,8 +323,12 @@ def html(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     absent = [f for f in folders if not f.is_dir()]
     if absent:
         raise ConfigError(f"no such results folder: {', '.join(map(str, absent))}")
-    if out.resolve() in {f.resolve() for f in folders}:
-        raise ConfigError(f"--out {out} is an input folder; give the site a folder of its own, e.g. results/site")
+    destination = options().destination or out  # out may be the staging folder the files are moved from
+    if destination.resolve() in {f.resolve() for f in folders}:
+        raise ConfigError(f"--out {destination} is an input folder; give the site a folder of its own, e.g. results/site")
+    for name in made_files(destination):  # the site is rebuilt whole: an earlier build's figures and tables go
+        if name.startswith(("figures/", "tables/")):
+            (destination / name).unlink(missing_ok=True)
     site = Site(out)
     run_folders = [f for f in folders if has(f, "runs.csv")]
     runs = None
@@ -340,7 +345,7 @@ def html(inputs: list[Path], out: Path, console: Console) -> list[Path]:
     shown = sum(len(s.tables) for s in site.sections), sum(len(s.figures) for s in site.sections)
     missing = sum(len(s.missing) for s in site.sections)
     console.print(f"{shown[0]} tables, {shown[1]} figures; {missing} part(s) the inputs do not allow (listed on "
-                  f"the page). Open {index} in a browser.")
+                  f"the page). Open {destination / index.relative_to(out)} in a browser.")
     figures = sorted((out / "figures").iterdir())
     tables = sorted((out / "tables").iterdir())
     return [index] + figures + tables

@@ -24,10 +24,22 @@ FORMATS = ("markdown", "latex", "csv")
 SUFFIX = {"markdown": ".md", "latex": ".tex"}
 
 
+MADE = ".bench-made"  # in an output folder: the files bench report / bench plot wrote there, one a line
+
+
+def made_files(out: Path) -> set[str]:
+    """The files (relative paths) that bench report / bench plot wrote into ``out``."""
+    try:
+        return {line for line in (out / MADE).read_text().splitlines() if line}
+    except OSError:
+        return set()
+
+
 @dataclass(frozen=True)
 class ArtifactOptions:
     format: str = "markdown"  # the text format written beside the CSV (csv: the CSV alone)
     all_runs: bool = False  # reports and plots of solved runs only (generalisation) take every run
+    destination: Path | None = None  # where the files land (builders write into a staging folder first)
 
 
 _OPTIONS: contextvars.ContextVar[ArtifactOptions] = contextvars.ContextVar("artifact_options", default=ArtifactOptions())
@@ -39,7 +51,7 @@ def options() -> ArtifactOptions:
 
 @contextlib.contextmanager
 def artifact_options(**settings):
-    """Within the block, builders see these options (``format``, ``all_runs``)."""
+    """Within the block, builders see these options (``format``, ``all_runs``, ``destination``)."""
     token = _OPTIONS.set(ArtifactOptions(**settings))
     try:
         yield

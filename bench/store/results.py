@@ -13,11 +13,13 @@ import os
 import platform
 import socket
 import stat
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from bench import __version__
+from bench.behaviour import BEHAVIOUR_VERSION
 from bench.errors import ConfigError
+from bench.version import harness_commit
 from bench.status import FINISHED  # statuses --resume treats as done ("error" is retried)
 from bench.store.lock import LockHeld, folder_lock
 from bench.store.table import (
@@ -25,7 +27,6 @@ from bench.store.table import (
     warn_on_stderr,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DUPLICATES = "runs-duplicates.csv"  # rows --resume took out of runs.csv as duplicates of a run (kept, not counted)
 
 RUN_COLUMNS: dict[str, str] = {
@@ -89,7 +90,9 @@ RUN_COLUMNS: dict[str, str] = {
     "python_version": "Python version",
     "hostname": "machine name",
     "node": "where the run executed: the machine's hostname (local executor: this process or its worker processes), or NODE_IP/NODE_ID of the Ray node that ran the task (--executor ray; NODE_ID as `ray list nodes` shows it); empty in files written before the column existed, and for a Ray task lost before it started",
-    "git_commit": "git commit of the harness (with '-dirty' if the tree had changes)",
+    "git_commit": "git commit of the harness (with '-dirty' if the tree had changes); a wheel built from a checkout carries the commit it was built from; 'unknown' otherwise",
+    "package_version": "mannbench version that wrote the row",
+    "behaviour_version": "results-behaviour version (bench/behaviour.py): rows of the same spec and seed are comparable only within one version",
 }
 
 CURVE_COLUMNS: dict[str, str] = {
@@ -115,19 +118,6 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _git_commit() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (commit or "unknown") + ("-dirty" if dirty else "")
-
-
 def environment(device) -> dict[str, Any]:
     """What the numbers depend on (``device``: a torch.device); stored in every row."""
     import torch  # here: readers of the store need no torch
@@ -141,7 +131,9 @@ def environment(device) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "hostname": socket.gethostname(),
-        "git_commit": _git_commit(),
+        "git_commit": harness_commit(),
+        "package_version": __version__,
+        "behaviour_version": BEHAVIOUR_VERSION,
     }
 
 
