@@ -17,4 +17,8 @@ fails that test until the version moves and the file is made again:
     python -m tests.test_behaviour --regenerate
 """
 
-BEHAVIOUR_VERSION = 1
+# 1: the harness before versions were recorded (rows without the column, read as unknown)
+# 2: DNC's and SAM's controller biases start at zero; the -code presets' initialisations and sam-code's step
+#    as the authors' code; each seed of a vectorized group trains on its own run's batches and noise;
+#    armin-code's soft write and the DNC's write weighting as one lerp (float rounding)
+BEHAVIOUR_VERSION = 2
