@@ -68,8 +68,8 @@ def test_a_file_plugin_runs_by_name_with_jobs_reports_and_profiles(tmp_path, cap
     assert runs.loc["plug-gru", "plugins"] == f"file:{path.resolve()}@{plugins.file_identity(path)}"
     assert runs.loc["lstm", "plugins"] == ""  # built-ins carry nothing
     assert runs.loc["plug-gru", "param_count"] == 3 * (3 * 5 * (10 + 5) + 2 * 3 * 5) // 3 + 5 * 8 + 8
-    assert main(["report", "table1", "--in", str(out)]) == 0
-    assert "plug-gru" in (out / "table1_long.csv").read_text()
+    assert main(["report", "table1", "--in", str(out), "--out", str(tmp_path / "report")]) == 0
+    assert "plug-gru" in (tmp_path / "report" / "table1_long.csv").read_text()
     prof = tmp_path / "prof"
     assert main(["profile", "--plugin", str(path), "-m", "plug-gru", "--hidden", "4", "--mode", "train,infer",
                  "--tbptt", "3", "--batch-size", "2", "--repeats", "1", "--warmup", "1", "-q", "--out", str(prof)]) == 0
