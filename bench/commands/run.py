@@ -180,7 +180,7 @@ def _sweep(args, console: Console, specs: list[RunSpec], store, executor) -> int
         TextColumn("{task.description}"), BarColumn(bar_width=10), MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, disable=args.quiet,
     )
-    overall = progress.add_task(f"[bold]runs done", total=len(specs), info="")
+    overall = progress.add_task("[bold]runs done", total=len(specs), info="")
     bars: dict[tuple, Any] = {}
     started: dict[tuple, float] = {}
     first_progress: dict[tuple, tuple[float, int]] = {}  # run -> (time, iteration) of its first progress event

@@ -251,14 +251,6 @@ def error_text(err: BaseException) -> str:
     return f"no space left on device: {text}" if disk_full(err) else text
 
 
-def build_run(spec: RunSpec, device: torch.device) -> tuple[Any, Any]:
-    """The run's task and its freshly initialised model (seeded by the spec's seed)."""
-    torch.manual_seed(spec.seed)
-    task = build_task(spec.task_class, **spec.task_options)
-    model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[spec.train.dtype])
-    return task, model
-
-
 def disk_full(err: BaseException | None) -> bool:
     """Whether ENOSPC is ``err`` or one of its causes."""
     seen = set()
@@ -268,6 +260,14 @@ def disk_full(err: BaseException | None) -> bool:
             return True
         err = err.__cause__ or err.__context__
     return False
+
+
+def build_run(spec: RunSpec, device: torch.device) -> tuple[Any, Any]:
+    """The run's task and its freshly initialised model (seeded by the spec's seed)."""
+    torch.manual_seed(spec.seed)
+    task = build_task(spec.task_class, **spec.task_options)
+    model = build_model(spec.model_class, **spec.model_options).to(device=device, dtype=DTYPES[spec.train.dtype])
+    return task, model
 
 
 @dataclass

@@ -30,11 +30,10 @@ from bench.iteration_cost import FILENAME as COST_FILE
 from bench.iteration_cost import read_costs
 from bench.plots import PLOTS
 from bench.reports import read_csvs, register_report
-from bench.reports.render import made_files, options
 from bench.reports import table1 as t1
 from bench.reports import table2 as t2
 from bench.reports import table3 as t3
-from bench.reports.render import _display, artifact_options, options
+from bench.reports.render import _display, artifact_options, made_files, options
 from bench.store import read_frame
 
 TEMPLATES = Path(__file__).with_name("templates")
